@@ -1,0 +1,585 @@
+"""The reporting rules, pure: what each projected row counts towards, and how reports are shaped.
+
+Every projection is a set of *entity rows* (a trainee-year, a nomination, a person's baseline year,
+a person's attendance of a session) and a set of *tallies* (counters the reports read). A row's
+`contributions` say which counters it adds one to; the repository keeps each tally equal to the sum
+of the contributions of the current rows by applying the difference before/after each change. So a
+report reads a handful of counters whatever the number of events, and the outcome depends only on
+the set of facts, never on their order or on duplicates (POLICY.md P8).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
+
+STAGE_NAMES: Mapping[int, tuple[str, str]] = {
+    1: ("業務効率化", "business efficiency"),
+    2: ("業務改善", "business improvement"),
+    3: ("業務改革", "business reform"),
+    4: ("データ利活用", "data utilisation"),
+    5: ("ＡＩ等活用", "AI utilisation"),
+}
+STAGES: tuple[int, ...] = tuple(STAGE_NAMES)
+FINAL_STAGE = 5
+
+
+# ---- tallies ------------------------------------------------------------------------------------
+
+PlanMeasure = Literal["entered", "new", "completed"]
+DepartmentMeasure = Literal["recommended", "self", "completions"]
+BaselineMeasure = Literal["staff", "staff_done", "managers", "managers_done"]
+SessionMeasure = Literal["completions", "waived"]
+
+
+@dataclass(frozen=True, order=True)
+class PlanCount:
+    """One counter of the 育成計画 table: trainee-years of a stage in a fiscal year."""
+
+    fiscal_year: int
+    stage: int
+    measure: PlanMeasure
+
+
+@dataclass(frozen=True, order=True)
+class DepartmentCount:
+    fiscal_year: int
+    department_code: str
+    measure: DepartmentMeasure
+
+
+@dataclass(frozen=True, order=True)
+class BaselineCount:
+    fiscal_year: int
+    department_code: str
+    measure: BaselineMeasure
+
+
+@dataclass(frozen=True, order=True)
+class SessionCount:
+    session_id: str
+    measure: SessionMeasure
+
+
+TallyKey = PlanCount | DepartmentCount | BaselineCount | SessionCount
+Contributions = Counter[TallyKey]
+
+
+def tally_difference(before: Contributions, after: Contributions) -> dict[TallyKey, int]:
+    """What to add to the tallies when a row's contributions change from `before` to `after`."""
+    keys = set(before) | set(after)
+    return {key: after[key] - before[key] for key in sorted(keys, key=repr) if after[key] != before[key]}
+
+
+def merge_differences(differences: Iterable[Mapping[TallyKey, int]]) -> dict[TallyKey, int]:
+    total: Counter[TallyKey] = Counter()
+    for difference in differences:
+        total.update(difference)
+    return {key: delta for key, delta in total.items() if delta}
+
+
+# ---- trainee-years (stage entries and completions) ---------------------------------------------
+
+DecisionKind = Literal["advanced", "repeated", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A stage decision by the progression service; the latest one for a trainee-year wins."""
+
+    kind: DecisionKind
+    stage: int
+    from_stage: int | None
+    decided_at: datetime
+    event_id: str
+
+    @property
+    def order_key(self) -> tuple[datetime, str]:
+        return (self.decided_at, self.event_id)
+
+
+@dataclass(frozen=True)
+class TraineeYear:
+    """A staff member's year as a DX promoter (DX推進員): the stage entered and whether it was completed."""
+
+    staff_id: str
+    fiscal_year: int
+    decision: Decision | None = None
+    completed_stage: int | None = None
+    completed_at: datetime | None = None
+    department_code: str | None = None
+
+    @property
+    def stage(self) -> int | None:
+        if self.decision is None or self.decision.kind == "cancelled":
+            return None
+        return self.decision.stage
+
+    @property
+    def is_new(self) -> bool:
+        """Newly entering stage 1 (from_stage 0): what the 200-a-year target counts."""
+        return self.stage is not None and self.decision is not None and self.decision.from_stage == 0
+
+
+def with_decision(trainee_year: TraineeYear, decision: Decision) -> TraineeYear:
+    current = trainee_year.decision
+    if current is not None and current.order_key >= decision.order_key:
+        return trainee_year
+    return replace(trainee_year, decision=decision)
+
+
+def with_completion(trainee_year: TraineeYear, stage: int, completed_at: datetime) -> TraineeYear:
+    known_stage, known_at = trainee_year.completed_stage, trainee_year.completed_at
+    if known_stage is not None and known_at is not None and (known_stage, known_at) >= (stage, completed_at):
+        return trainee_year
+    return replace(trainee_year, completed_stage=stage, completed_at=completed_at)
+
+
+def with_department(trainee_year: TraineeYear, department_code: str | None) -> TraineeYear:
+    return replace(trainee_year, department_code=department_code)
+
+
+def trainee_year_contributions(trainee_year: TraineeYear) -> Contributions:
+    counts: Contributions = Counter()
+    year = trainee_year.fiscal_year
+    if trainee_year.stage is not None:
+        counts[PlanCount(year, trainee_year.stage, "entered")] += 1
+        if trainee_year.is_new:
+            counts[PlanCount(year, trainee_year.stage, "new")] += 1
+    if trainee_year.completed_stage is not None:
+        counts[PlanCount(year, trainee_year.completed_stage, "completed")] += 1
+        if trainee_year.department_code is not None:
+            counts[DepartmentCount(year, trainee_year.department_code, "completions")] += 1
+    return counts
+
+
+def trainee_year_status(trainee_year: TraineeYear) -> str:
+    """`cancelled`, `finished` (修了: stage 5 completed), `completed`, `in_training` or `not_decided`."""
+    if trainee_year.decision is not None and trainee_year.decision.kind == "cancelled":
+        return "cancelled"
+    if trainee_year.completed_stage is not None:
+        return "finished" if trainee_year.completed_stage == FINAL_STAGE else "completed"
+    if trainee_year.stage is not None:
+        return "in_training"
+    return "not_decided"
+
+
+STATUS_LABELS_JA: Mapping[str, str] = {
+    "cancelled": "取消",
+    "finished": "修了",
+    "completed": "ステージ修了",
+    "in_training": "受講中",
+    "not_decided": "未確定",
+}
+
+
+# ---- nominations -------------------------------------------------------------------------------
+
+Slot = Literal["recommended", "self"]
+
+
+@dataclass(frozen=True)
+class Nomination:
+    """A nomination as the reports know it; a withdrawal may arrive before the nomination it withdraws."""
+
+    nomination_id: str
+    staff_id: str
+    fiscal_year: int
+    department_code: str | None = None
+    slot: Slot | None = None
+    nominated: bool = False
+    withdrawn: bool = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.nominated and not self.withdrawn
+
+
+def nomination_contributions(nomination: Nomination) -> Contributions:
+    counts: Contributions = Counter()
+    if nomination.is_active and nomination.department_code is not None and nomination.slot is not None:
+        counts[DepartmentCount(nomination.fiscal_year, nomination.department_code, nomination.slot)] += 1
+    return counts
+
+
+def trainee_department(nominations: Iterable[Nomination]) -> str | None:
+    """The department a trainee-year's completions count for: its active nomination's, else the last known."""
+    known = sorted((n for n in nominations if n.department_code), key=lambda n: n.nomination_id)
+    active = [n for n in known if n.is_active]
+    chosen = active[0] if active else (known[-1] if known else None)
+    return chosen.department_code if chosen else None
+
+
+# ---- baseline (基本方針1) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaselinePerson:
+    """A staff member's baseline year: roster facts of that year and the baseline sessions they met.
+
+    The baseline is met by completing at least one all-staff session (e-learning, classroom or
+    groupware training are alternatives, POLICY.md §3); the management module by at least one
+    managers' session. Only people on the fiscal year's roster are counted, in that year's department.
+    """
+
+    fiscal_year: int
+    staff_id: str
+    on_roster: bool = False
+    department_code: str | None = None
+    is_manager: bool = False
+    all_staff_sessions: int = 0
+    managers_sessions: int = 0
+
+
+def baseline_contributions(person: BaselinePerson) -> Contributions:
+    counts: Contributions = Counter()
+    if not person.on_roster or person.department_code is None:
+        return counts
+    year, department = person.fiscal_year, person.department_code
+    counts[BaselineCount(year, department, "staff")] += 1
+    if person.all_staff_sessions > 0:
+        counts[BaselineCount(year, department, "staff_done")] += 1
+    if person.is_manager:
+        counts[BaselineCount(year, department, "managers")] += 1
+        if person.managers_sessions > 0:
+            counts[BaselineCount(year, department, "managers_done")] += 1
+    return counts
+
+
+Audience = Literal["promoter", "all_staff", "managers"]
+
+
+def baseline_session_shift(audience: Audience | None) -> tuple[int, int]:
+    """How one more met session of this audience moves (all_staff_sessions, managers_sessions)."""
+    if audience == "all_staff":
+        return (1, 0)
+    if audience == "managers":
+        return (0, 1)
+    return (0, 0)
+
+
+def with_sessions_shifted(person: BaselinePerson, shift: tuple[int, int], times: int = 1) -> BaselinePerson:
+    return replace(
+        person,
+        all_staff_sessions=person.all_staff_sessions + shift[0] * times,
+        managers_sessions=person.managers_sessions + shift[1] * times,
+    )
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """One person's completion records of one session (several ids may report the same completion)."""
+
+    session_id: str
+    staff_id: str
+    completions: int = 0
+    waivers: int = 0
+
+    @property
+    def met(self) -> bool:
+        return self.completions + self.waivers > 0
+
+
+def attendance_contributions(attendance: Attendance) -> Contributions:
+    counts: Contributions = Counter()
+    if attendance.met:
+        counts[SessionCount(attendance.session_id, "completions")] += 1
+        if attendance.completions == 0:
+            counts[SessionCount(attendance.session_id, "waived")] += 1
+    return counts
+
+
+def is_late(recorded_at: datetime | None, closed_at: datetime | None) -> bool:
+    """A completion learned after its fiscal year was closed is recorded but reported as late (P6)."""
+    return recorded_at is not None and closed_at is not None and recorded_at > closed_at
+
+
+# ---- rates -------------------------------------------------------------------------------------
+
+
+def rate(done: int, total: int) -> float | None:
+    """Share of `total` reached, rounded to 4 places; None when there is nobody to count."""
+    if total <= 0:
+        return None
+    return round(done / total, 4)
+
+
+# ---- the 育成計画 plan table ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanTargets:
+    """The plan period and its targets (configuration: later plans follow, POLICY.md §1)."""
+
+    first_year: int = 2024
+    last_year: int = 2028
+    new_per_year: int = 200
+    new_total: int = 1000
+
+    def covers(self, fiscal_year: int) -> bool:
+        return self.first_year <= fiscal_year <= self.last_year
+
+    def stage_plan(self, stage: int, fiscal_year: int) -> int | None:
+        """Only stage 1 has a number in the source's table; stages 2–5 are 意欲ある職員 (no target)."""
+        return self.new_per_year if stage == 1 and self.covers(fiscal_year) else None
+
+
+@dataclass(frozen=True)
+class StageYearTally:
+    fiscal_year: int
+    stage: int
+    entered: int = 0
+    new: int = 0
+    completed: int = 0
+
+
+@dataclass(frozen=True)
+class PlanCell:
+    plan: int | None
+    entered: int
+    completed: int
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    stage: int
+    name_ja: str
+    name_en: str
+    cells: tuple[PlanCell, ...]
+    cumulative: PlanCell
+
+
+@dataclass(frozen=True)
+class NewPromoters:
+    """New DX promoters against the target: one fiscal year, or 累計 when `fiscal_year` is None."""
+
+    fiscal_year: int | None
+    target: int | None
+    actual: int
+    share: float | None
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    fiscal_years: tuple[int, ...]
+    rows: tuple[PlanRow, ...]
+    new_per_year: tuple[NewPromoters, ...]
+    new_cumulative: NewPromoters
+
+
+def _sum_plans(plans: Iterable[int | None]) -> int | None:
+    known = [plan for plan in plans if plan is not None]
+    return sum(known) if known else None
+
+
+def build_plan_table(
+    targets: PlanTargets, tallies: Iterable[StageYearTally], first_year: int, last_year: int
+) -> PlanTable:
+    years = tuple(range(first_year, last_year + 1))
+    by_key = {(t.fiscal_year, t.stage): t for t in tallies}
+    empty = StageYearTally(0, 0)
+    rows = []
+    for stage in STAGES:
+        cells = tuple(
+            PlanCell(
+                plan=targets.stage_plan(stage, year),
+                entered=by_key.get((year, stage), empty).entered,
+                completed=by_key.get((year, stage), empty).completed,
+            )
+            for year in years
+        )
+        cumulative = PlanCell(
+            plan=_sum_plans(cell.plan for cell in cells),
+            entered=sum(cell.entered for cell in cells),
+            completed=sum(cell.completed for cell in cells),
+        )
+        name_ja, name_en = STAGE_NAMES[stage]
+        rows.append(PlanRow(stage, name_ja, name_en, cells, cumulative))
+    new_per_year = []
+    for year in years:
+        actual = sum(by_key.get((year, stage), empty).new for stage in STAGES)
+        target = targets.new_per_year if targets.covers(year) else None
+        new_per_year.append(NewPromoters(year, target, actual, rate(actual, target or 0)))
+    cumulative_actual = sum(entry.actual for entry in new_per_year)
+    cumulative_target = (
+        targets.new_total if any(targets.covers(year) for year in years) else None
+    )
+    return PlanTable(
+        fiscal_years=years,
+        rows=tuple(rows),
+        new_per_year=tuple(new_per_year),
+        new_cumulative=NewPromoters(
+            None, cumulative_target, cumulative_actual, rate(cumulative_actual, cumulative_target or 0)
+        ),
+    )
+
+
+# ---- departments ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    bureau: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class DepartmentRow:
+    code: str
+    name: str
+    bureau: str
+    active: bool
+    recommended_slot_used: bool
+    recommended: int
+    self_slot: int
+    trainees: int
+    completions: int
+
+
+@dataclass(frozen=True)
+class DepartmentReport:
+    fiscal_year: int
+    rows: tuple[DepartmentRow, ...]
+    missing_nomination: tuple[DepartmentRow, ...]
+    total_trainees: int
+    total_completions: int
+
+
+def build_department_report(
+    fiscal_year: int,
+    departments: Iterable[Department],
+    counts: Mapping[tuple[str, DepartmentMeasure], int],
+) -> DepartmentReport:
+    """Per department: recommended slot used or empty, self-slot volunteers, trainees, completions.
+
+    Departments that appear only in counts (a nomination from a department missing from the
+    year's import) are listed too, so no trainee disappears from the report.
+    """
+    known = {department.code: department for department in departments}
+    for code, _ in counts:
+        known.setdefault(code, Department(code=code, name=code, bureau="", active=False))
+    rows = []
+    for department in sorted(known.values(), key=lambda d: (d.bureau, d.code)):
+        recommended = counts.get((department.code, "recommended"), 0)
+        self_slot = counts.get((department.code, "self"), 0)
+        rows.append(
+            DepartmentRow(
+                code=department.code,
+                name=department.name,
+                bureau=department.bureau,
+                active=department.active,
+                recommended_slot_used=recommended > 0,
+                recommended=recommended,
+                self_slot=self_slot,
+                trainees=recommended + self_slot,
+                completions=counts.get((department.code, "completions"), 0),
+            )
+        )
+    return DepartmentReport(
+        fiscal_year=fiscal_year,
+        rows=tuple(rows),
+        missing_nomination=tuple(row for row in rows if row.active and not row.recommended_slot_used),
+        total_trainees=sum(row.trainees for row in rows),
+        total_completions=sum(row.completions for row in rows),
+    )
+
+
+# ---- baseline report ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaselineRate:
+    key: str
+    label: str
+    staff: int
+    staff_done: int
+    staff_rate: float | None
+    managers: int
+    managers_done: int
+    managers_rate: float | None
+
+
+@dataclass(frozen=True)
+class BaselineReport:
+    fiscal_year: int
+    departments: tuple[BaselineRate, ...]
+    bureaus: tuple[BaselineRate, ...]
+    overall: BaselineRate
+
+
+def _baseline_rate(key: str, label: str, counts: Mapping[BaselineMeasure, int]) -> BaselineRate:
+    staff, staff_done = counts.get("staff", 0), counts.get("staff_done", 0)
+    managers, managers_done = counts.get("managers", 0), counts.get("managers_done", 0)
+    return BaselineRate(
+        key, label, staff, staff_done, rate(staff_done, staff), managers, managers_done,
+        rate(managers_done, managers),
+    )
+
+
+def build_baseline_report(
+    fiscal_year: int,
+    departments: Iterable[Department],
+    counts: Mapping[tuple[str, BaselineMeasure], int],
+) -> BaselineReport:
+    """Completion rates by department, by bureau (部局) and overall; managers rated separately."""
+    known = {department.code: department for department in departments}
+    per_department: dict[str, Counter[BaselineMeasure]] = {}
+    for (code, measure), value in counts.items():
+        per_department.setdefault(code, Counter())[measure] += value
+    per_bureau: dict[str, Counter[BaselineMeasure]] = {}
+    overall: Counter[BaselineMeasure] = Counter()
+    department_rates = []
+    for code in sorted(per_department, key=lambda c: (known[c].bureau if c in known else "", c)):
+        department = known.get(code, Department(code, code, ""))
+        bureau = department.bureau or "（部局不明）"
+        per_bureau.setdefault(bureau, Counter()).update(per_department[code])
+        overall.update(per_department[code])
+        department_rates.append(_baseline_rate(code, department.name, per_department[code]))
+    return BaselineReport(
+        fiscal_year=fiscal_year,
+        departments=tuple(department_rates),
+        bureaus=tuple(_baseline_rate(b, b, per_bureau[b]) for b in sorted(per_bureau)),
+        overall=_baseline_rate("all", "全体", overall),
+    )
+
+
+# ---- labels and CSV ----------------------------------------------------------------------------
+
+
+def fiscal_year_label(fiscal_year: int) -> str:
+    """`令和6年度 (FY2024)`: how a fiscal year is written to people."""
+    return f"{fiscal_year_label_ja(fiscal_year)} ({fiscal_year_code(fiscal_year)})"
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> str:
+    """A cell a spreadsheet would run as a formula is prefixed with `'` (CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def render_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """UTF-8 with a byte-order mark, so Excel opens Japanese text correctly; CRLF line ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralise_cell(cell) for cell in header])
+    for row in rows:
+        writer.writerow([neutralise_cell(cell) for cell in row])
+    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")

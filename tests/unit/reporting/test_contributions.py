@@ -1,0 +1,137 @@
+"""What each projected row counts towards, so the tallies equal the facts whatever their order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+from reporting.domain import (
+    Attendance,
+    BaselineCount,
+    BaselinePerson,
+    Decision,
+    DepartmentCount,
+    Nomination,
+    PlanCount,
+    SessionCount,
+    TraineeYear,
+    attendance_contributions,
+    baseline_contributions,
+    is_late,
+    merge_differences,
+    nomination_contributions,
+    tally_difference,
+    trainee_department,
+    trainee_year_contributions,
+    trainee_year_status,
+    with_completion,
+    with_decision,
+)
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+T1 = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def advanced(stage: int, from_stage: int, at: datetime, event_id: str = "e1") -> Decision:
+    return Decision("advanced", stage, from_stage, at, event_id)
+
+
+def test_a_new_promoter_counts_as_entered_and_new_in_stage_one() -> None:
+    year = with_decision(TraineeYear("S1", 2024), advanced(1, 0, T0))
+
+    assert trainee_year_contributions(year) == Counter(
+        {PlanCount(2024, 1, "entered"): 1, PlanCount(2024, 1, "new"): 1}
+    )
+
+
+def test_the_latest_decision_wins_whatever_order_the_decisions_arrive_in() -> None:
+    first = advanced(2, 1, T0, "a")
+    corrected = Decision("repeated", 1, None, T1, "b")
+
+    in_order = with_decision(with_decision(TraineeYear("S1", 2025), first), corrected)
+    reversed_order = with_decision(with_decision(TraineeYear("S1", 2025), corrected), first)
+
+    assert in_order == reversed_order
+    assert in_order.stage == 1
+    assert not in_order.is_new
+
+
+def test_a_cancelled_enrolment_counts_nowhere_in_the_plan() -> None:
+    year = with_decision(TraineeYear("S1", 2024), advanced(1, 0, T0))
+    cancelled = with_decision(year, Decision("cancelled", 1, None, T1, "c"))
+
+    assert trainee_year_contributions(cancelled) == Counter()
+    assert trainee_year_status(cancelled) == "cancelled"
+
+
+def test_a_completion_counts_for_the_plan_and_for_the_trainees_department() -> None:
+    year = TraineeYear("S1", 2024, decision=advanced(1, 0, T0), department_code="D01")
+
+    completed = with_completion(year, 1, T1)
+
+    assert trainee_year_contributions(completed)[PlanCount(2024, 1, "completed")] == 1
+    assert trainee_year_contributions(completed)[DepartmentCount(2024, "D01", "completions")] == 1
+    assert with_completion(completed, 1, T1) == completed
+    assert trainee_year_status(with_completion(year, 5, T1)) == "finished"
+
+
+def test_only_an_active_nomination_takes_its_departments_slot() -> None:
+    nomination = Nomination("N1", "S1", 2024, "D01", "recommended", nominated=True)
+
+    assert nomination_contributions(nomination) == Counter({DepartmentCount(2024, "D01", "recommended"): 1})
+    assert nomination_contributions(Nomination("N1", "S1", 2024, withdrawn=True)) == Counter()
+    withdrawn_after = Nomination("N1", "S1", 2024, "D01", "recommended", nominated=True, withdrawn=True)
+    assert nomination_contributions(withdrawn_after) == Counter()
+
+
+def test_a_trainee_year_belongs_to_its_active_nominations_department() -> None:
+    withdrawn = Nomination("N1", "S1", 2024, "D01", "self", nominated=True, withdrawn=True)
+    active = Nomination("N2", "S1", 2024, "D02", "self", nominated=True)
+
+    assert trainee_department([withdrawn, active]) == "D02"
+    assert trainee_department([withdrawn]) == "D01"
+    assert trainee_department([]) is None
+
+
+def test_baseline_counts_people_on_the_roster_in_that_years_department() -> None:
+    manager = BaselinePerson(2024, "S1", on_roster=True, department_code="D01", is_manager=True,
+                             all_staff_sessions=1, managers_sessions=0)
+    off_roster = BaselinePerson(2024, "S9", all_staff_sessions=3)
+
+    assert baseline_contributions(manager) == Counter({
+        BaselineCount(2024, "D01", "staff"): 1,
+        BaselineCount(2024, "D01", "staff_done"): 1,
+        BaselineCount(2024, "D01", "managers"): 1,
+    })
+    assert baseline_contributions(off_roster) == Counter()
+
+
+def test_a_waived_session_counts_as_met_and_is_shown_as_waived() -> None:
+    waived = Attendance("X1", "S1", completions=0, waivers=1)
+    both = Attendance("X1", "S1", completions=2, waivers=1)
+
+    assert attendance_contributions(waived) == Counter(
+        {SessionCount("X1", "completions"): 1, SessionCount("X1", "waived"): 1}
+    )
+    assert attendance_contributions(both) == Counter({SessionCount("X1", "completions"): 1})
+
+
+def test_moving_a_person_between_departments_moves_their_counts() -> None:
+    before = baseline_contributions(BaselinePerson(2024, "S1", True, "D01", all_staff_sessions=1))
+    after = baseline_contributions(BaselinePerson(2024, "S1", True, "D02", all_staff_sessions=1))
+
+    difference = tally_difference(before, after)
+
+    assert difference == {
+        BaselineCount(2024, "D01", "staff"): -1,
+        BaselineCount(2024, "D01", "staff_done"): -1,
+        BaselineCount(2024, "D02", "staff"): 1,
+        BaselineCount(2024, "D02", "staff_done"): 1,
+    }
+    assert merge_differences([difference, tally_difference(after, before)]) == {}
+
+
+def test_a_completion_recorded_after_the_year_closed_is_late() -> None:
+    assert is_late(T1, T0)
+    assert not is_late(T0, T1)
+    assert not is_late(T1, None)
