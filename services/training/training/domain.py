@@ -1,0 +1,525 @@
+"""The rules of training (POLICY.md §3 and P2): sessions, curricula, completions, attendance, waivers.
+
+Pure: values in, decisions out, named errors with a rule code and messages in Japanese and English.
+
+Curriculum changes during the year
+----------------------------------
+A curriculum (the required sessions of one stage in one fiscal year, P2) may be changed after the year
+has started. Each change is published as a new *revision* (`CurriculumPublished` with revision + 1);
+publishing the same set of sessions again is not a change and publishes nothing. Earlier revisions are
+kept. A trainee **completed** the stage (P3) if they met every required session of **any** published
+revision of that fiscal year's curriculum (`stage_completed_under_any_revision`): a change never takes a
+completion away from someone who already met the curriculum they were training against, and a trainee
+who meets the new curriculum completes too. The progression service applies this rule; this service only
+publishes the revisions.
+
+Completions are identified by the source's own ids (the xAPI statement id, the webhook delivery id, the
+attendance of a person at a session, an imported row), so a retry or replay is recognised, and a person
+completes a session at most once per fiscal year — the set of (session, person, fiscal year) completions
+does not depend on the order in which reports arrive (P8).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from dx_shared.calendar import fiscal_year_of
+from dx_shared.contracts import STAGES, Audience, CompletionSource, Method, MoveOn
+from dx_shared.envelope import deterministic_id
+
+ATTENDANCE_METHODS = frozenset({Method.CLASSROOM, Method.HANDS_ON})
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+class TrainingRuleViolation(Exception):
+    """A refusal naming the rule it applies; nothing is recorded when one is raised."""
+
+    code: ClassVar[str] = "TRAINING_RULE"
+    title_en: ClassVar[str] = "A training rule refused the request"
+    title_ja: ClassVar[str] = "研修のルールにより受け付けられません"
+
+    def __init__(self, detail: str, **facts: object) -> None:
+        super().__init__(f"{self.code}: {detail}")
+        self.detail = detail
+        self.facts = facts
+
+
+class UnknownSession(TrainingRuleViolation):
+    code = "UNKNOWN_SESSION"
+    title_en = "No such session"
+    title_ja = "該当する研修がありません"
+
+
+class UnknownStaff(TrainingRuleViolation):
+    code = "UNKNOWN_STAFF"
+    title_en = "Not on the fiscal year's roster"
+    title_ja = "当該年度の職員名簿に登録されていません"
+
+
+class CapacityExceeded(TrainingRuleViolation):
+    code = "CAPACITY_EXCEEDED"
+    title_en = "The session is full"
+    title_ja = "研修の定員を超えています"
+
+
+class AttendanceNotApplicable(TrainingRuleViolation):
+    code = "ATTENDANCE_NOT_APPLICABLE"
+    title_en = "Attendance is taken only for classroom and hands-on sessions"
+    title_ja = "出席の記録は集合研修・ハンズオンのみ対象です"
+
+
+class InvalidSession(TrainingRuleViolation):
+    code = "INVALID_SESSION"
+    title_en = "The session is not consistent"
+    title_ja = "研修の内容に不整合があります"
+
+
+class SessionAlreadyExists(TrainingRuleViolation):
+    code = "SESSION_EXISTS"
+    title_en = "A different session with this id already exists"
+    title_ja = "同じIDで内容の異なる研修が既に登録されています"
+
+
+class EmptyCurriculum(TrainingRuleViolation):
+    code = "EMPTY_CURRICULUM"
+    title_en = "A curriculum needs at least one required session"
+    title_ja = "カリキュラムには必修の研修が1つ以上必要です"
+
+
+class CurriculumSessionMismatch(TrainingRuleViolation):
+    code = "CURRICULUM_SESSION_MISMATCH"
+    title_en = "A curriculum may require only DX promoter sessions of its own fiscal year and stage"
+    title_ja = "カリキュラムには同じ年度・同じステージのDX推進員向け研修のみ指定できます"
+
+
+class InvalidStage(TrainingRuleViolation):
+    code = "INVALID_STAGE"
+    title_en = "Stages are 1 to 5"
+    title_ja = "ステージは1から5です"
+
+
+class WaiverNotPermitted(TrainingRuleViolation):
+    code = "WAIVER_NOT_PERMITTED"
+    title_en = "Only the DX promotion office and the HR office may waive a completion"
+    title_ja = "修了の免除はDX推進担当部門・人財育成担当部門のみ行えます"
+
+
+class ActorRequired(TrainingRuleViolation):
+    code = "ACTOR_REQUIRED"
+    title_en = "A waiver must name who decided it"
+    title_ja = "免除には決定者の記録が必要です"
+
+
+class ReasonRequired(TrainingRuleViolation):
+    code = "REASON_REQUIRED"
+    title_en = "A waiver must give its reason"
+    title_ja = "免除には理由の記録が必要です"
+
+
+# ---- sessions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """A training occasion of one fiscal year, delivered by one method to one audience."""
+
+    session_id: str
+    fiscal_year: int
+    method: Method
+    audience: Audience
+    title: str
+    move_on: MoveOn = MoveOn.COMPLETED
+    stage: int | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    capacity: int | None = None
+    xapi_activity_id: str | None = None
+
+    @property
+    def takes_attendance(self) -> bool:
+        return self.method in ATTENDANCE_METHODS
+
+
+def schedule_session(session: Session) -> Session:
+    """Checks a new session; returns it unchanged when it is consistent."""
+    if not session.session_id.strip():
+        raise InvalidSession("session_id must not be blank")
+    if not session.title.strip():
+        raise InvalidSession("title must not be blank")
+    if session.audience is Audience.PROMOTER and session.stage not in STAGES:
+        raise InvalidSession("a DX promoter session needs its stage (1-5)", stage=session.stage)
+    if session.audience is not Audience.PROMOTER and session.stage is not None:
+        raise InvalidSession("only DX promoter sessions have a stage", audience=session.audience.value)
+    if session.capacity is not None and session.capacity < 1:
+        raise InvalidSession("capacity must be at least 1", capacity=session.capacity)
+    if session.starts_at and session.ends_at and session.ends_at < session.starts_at:
+        raise InvalidSession("ends_at is before starts_at")
+    if session.starts_at and fiscal_year_of(session.starts_at) != session.fiscal_year:
+        raise InvalidSession(
+            f"starts_at falls in FY{fiscal_year_of(session.starts_at)}, not FY{session.fiscal_year}",
+            fiscal_year=session.fiscal_year,
+        )
+    return session
+
+
+def reschedule_is_repeat(existing: Session, requested: Session) -> bool:
+    """Scheduling the same session again is a harmless repeat; a different one under its id is refused."""
+    if existing == requested:
+        return True
+    raise SessionAlreadyExists(f"session {existing.session_id} already exists with other details")
+
+
+# ---- the results a learner reports (cmi5 move_on) ---------------------------------------------
+
+
+class Verb(StrEnum):
+    """The xAPI verbs that can complete a session; everything else is recorded and ignored."""
+
+    COMPLETED = "completed"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a learner has shown for a session so far: completed it, passed it."""
+
+    completed: bool = False
+    passed: bool = False
+
+    def merge(self, other: Outcome) -> Outcome:
+        return Outcome(self.completed or other.completed, self.passed or other.passed)
+
+
+def outcome_of(verb: Verb | None, *, completion: bool | None = None, success: bool | None = None) -> Outcome:
+    """cmi5 reading of a statement: `completed` or result.completion shows completion; `passed` or
+    result.success shows a pass, unless the verb is `failed` or success is explicitly false."""
+    completed = verb is Verb.COMPLETED or completion is True
+    passed = (verb is Verb.PASSED or success is True) and verb is not Verb.FAILED and success is not False
+    return Outcome(completed=completed, passed=passed)
+
+
+def meets_move_on(move_on: MoveOn, outcome: Outcome) -> bool:
+    if move_on is MoveOn.COMPLETED:
+        return outcome.completed
+    if move_on is MoveOn.PASSED:
+        return outcome.passed
+    if move_on is MoveOn.COMPLETED_AND_PASSED:
+        return outcome.completed and outcome.passed
+    return outcome.completed or outcome.passed
+
+
+_LAST_SEGMENT = re.compile(r"[/#:?=]")
+
+
+def session_refs(reference: str) -> tuple[str, ...]:
+    """The session ids an activity IRI may name: itself (a session id or xAPI activity id) and its last
+    path segment (`https://lms.example/activities/S-001` names session `S-001`)."""
+    trimmed = reference.strip().rstrip("/")
+    last = _LAST_SEGMENT.split(trimmed)[-1]
+    return (trimmed,) if not last or last == trimmed else (trimmed, last)
+
+
+@dataclass(frozen=True)
+class ReportedResult:
+    """A learning result reported from outside (e-learning webhook, xAPI statement), not yet matched."""
+
+    source: CompletionSource
+    source_key: str
+    session_ref: str
+    staff_id: str
+    occurred_at: datetime
+    outcome: Outcome
+    success: bool | None = None
+    score: float | None = None
+
+    @property
+    def fiscal_year(self) -> int:
+        return fiscal_year_of(self.occurred_at)
+
+    @property
+    def completion_id(self) -> str:
+        return completion_id_for(self.source_key)
+
+
+def completion_id_for(source_key: str) -> str:
+    return deterministic_id("training.completion", source_key)
+
+
+class UnmatchedReason(StrEnum):
+    UNKNOWN_SESSION = "UNKNOWN_SESSION"
+    UNKNOWN_STAFF = "UNKNOWN_STAFF"
+
+
+def person_is_known(on_roster: bool | None) -> bool:
+    """`None` means no roster has been imported for that fiscal year yet: rosters may arrive after the
+    completions they cover (P6), so nobody is treated as unknown before then."""
+    return on_roster is not False
+
+
+def unmatched_reason(session: Session | None, on_roster: bool | None) -> UnmatchedReason | None:
+    if session is None:
+        return UnmatchedReason.UNKNOWN_SESSION
+    if not person_is_known(on_roster):
+        return UnmatchedReason.UNKNOWN_STAFF
+    return None
+
+
+def unmatched_id_for(source_key: str) -> str:
+    return deterministic_id("training.unmatched", source_key)
+
+
+# ---- completions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A person met a session's move_on (SessionCompleted); fiscal year from occurred_at in Japan time."""
+
+    completion_id: str
+    session_id: str
+    staff_id: str
+    fiscal_year: int
+    method: Method
+    occurred_at: datetime
+    recorded_at: datetime
+    source: CompletionSource
+    success: bool | None = None
+    score: float | None = None
+
+
+def complete_from_report(
+    session: Session, reported: ReportedResult, shown_so_far: Outcome, recorded_at: datetime
+) -> Completion | None:
+    """The completion a reported result yields, given everything the person has shown for the session
+    (cmi5 allows `completed` and `passed` to arrive as separate statements), or None if not yet met."""
+    if not meets_move_on(session.move_on, shown_so_far.merge(reported.outcome)):
+        return None
+    return Completion(
+        completion_id=reported.completion_id,
+        session_id=session.session_id,
+        staff_id=reported.staff_id,
+        fiscal_year=reported.fiscal_year,
+        method=session.method,
+        occurred_at=reported.occurred_at,
+        recorded_at=recorded_at,
+        source=reported.source,
+        success=reported.success,
+        score=reported.score,
+    )
+
+
+def take_attendance(
+    session: Session | None,
+    staff_ids: Sequence[str],
+    *,
+    already_attended: frozenset[str],
+    not_on_roster: frozenset[str],
+    occurred_at: datetime,
+    recorded_at: datetime,
+) -> list[Completion]:
+    """Completions for the people newly marked present; a person already recorded is not counted twice.
+
+    Refused as a whole (nothing recorded) for an unknown session, an e-learning session, a person not on
+    the roster, or when the new attendees would exceed the session's capacity."""
+    if session is None:
+        raise UnknownSession("no such session")
+    if not session.takes_attendance:
+        raise AttendanceNotApplicable(
+            f"session {session.session_id} is {session.method.value}", method=session.method.value
+        )
+    requested = list(dict.fromkeys(staff_id.strip() for staff_id in staff_ids))
+    if not requested or any(not staff_id for staff_id in requested):
+        raise InvalidSession("attendance needs at least one non-blank staff id")
+    unknown = sorted(set(requested) & not_on_roster)
+    if unknown:
+        raise UnknownStaff(f"{len(unknown)} staff id(s) not on the FY{session.fiscal_year} roster", staff_ids=unknown)
+    newcomers = [staff_id for staff_id in requested if staff_id not in already_attended]
+    if session.capacity is not None and len(already_attended) + len(newcomers) > session.capacity:
+        raise CapacityExceeded(
+            f"{len(already_attended)} attended and {len(newcomers)} more would exceed {session.capacity}",
+            capacity=session.capacity,
+            attended=len(already_attended),
+            requested=len(newcomers),
+        )
+    return [
+        Completion(
+            completion_id=deterministic_id("training.completion.attendance", session.session_id, staff_id),
+            session_id=session.session_id,
+            staff_id=staff_id,
+            fiscal_year=fiscal_year_of(occurred_at),
+            method=session.method,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            source=CompletionSource.ATTENDANCE,
+        )
+        for staff_id in newcomers
+    ]
+
+
+def attendance_time(session: Session, stated: datetime | None, recorded_at: datetime) -> datetime:
+    """When attendance happened: as stated, else the session's end, else its start, else now."""
+    return stated or session.ends_at or session.starts_at or recorded_at
+
+
+def import_completion(
+    session: Session | None,
+    staff_id: str,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    *,
+    success: bool | None = None,
+    score: float | None = None,
+) -> Completion:
+    """A past completion from a backfill; the same row imported twice yields the same completion id."""
+    if session is None:
+        raise UnknownSession("no such session")
+    if not staff_id.strip():
+        raise InvalidSession("staff_id must not be blank")
+    return Completion(
+        completion_id=deterministic_id(
+            "training.completion.import", session.session_id, staff_id, occurred_at.isoformat()
+        ),
+        session_id=session.session_id,
+        staff_id=staff_id,
+        fiscal_year=fiscal_year_of(occurred_at),
+        method=session.method,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        source=CompletionSource.IMPORT,
+        success=success,
+        score=score,
+    )
+
+
+# ---- waivers ----------------------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    """Who is asking (POLICY.md §5), as stated by the caller's gateway."""
+
+    DX_OFFICE = "dx_office"  # DX推進担当部門
+    HR_OFFICE = "hr_office"  # 人財育成・人事担当部門
+    DEPARTMENT = "department"  # 所属
+    TRAINEE = "trainee"  # 研修受講者
+
+
+OFFICE_ROLES = frozenset({Role.DX_OFFICE, Role.HR_OFFICE})
+
+
+def role_named(name: str | None) -> Role | None:
+    try:
+        return Role((name or "").strip().lower())
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A completion recorded by an office's decision (prior evidence, illness): counts as met."""
+
+    waiver_id: str
+    session_id: str
+    staff_id: str
+    fiscal_year: int
+    actor: str
+    reason: str
+    recorded_at: datetime
+
+
+def waive_completion(
+    role: Role | None,
+    session: Session | None,
+    staff_id: str,
+    *,
+    actor: str,
+    reason: str,
+    recorded_at: datetime,
+    fiscal_year: int | None = None,
+) -> Waiver:
+    if role not in OFFICE_ROLES:
+        raise WaiverNotPermitted(f"role {role.value if role else 'none'} may not waive")
+    if not actor.strip():
+        raise ActorRequired("actor is blank")
+    if not reason.strip():
+        raise ReasonRequired("reason is blank")
+    if session is None:
+        raise UnknownSession("no such session")
+    if not staff_id.strip():
+        raise InvalidSession("staff_id must not be blank")
+    year = fiscal_year if fiscal_year is not None else session.fiscal_year
+    return Waiver(
+        waiver_id=deterministic_id("training.waiver", session.session_id, staff_id, year),
+        session_id=session.session_id,
+        staff_id=staff_id,
+        fiscal_year=year,
+        actor=actor.strip(),
+        reason=reason.strip(),
+        recorded_at=recorded_at,
+    )
+
+
+# ---- curricula --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurriculumRevision:
+    """The required sessions of one stage in one fiscal year, as published at one revision (P2)."""
+
+    fiscal_year: int
+    stage: int
+    revision: int
+    session_ids: tuple[str, ...]
+
+
+def revise_curriculum(
+    fiscal_year: int,
+    stage: int,
+    requested_session_ids: Iterable[str],
+    sessions: Mapping[str, Session],
+    latest: CurriculumRevision | None,
+) -> CurriculumRevision | None:
+    """The next revision of a curriculum, or None when the requested sessions are those already published."""
+    if stage not in STAGES:
+        raise InvalidStage(f"stage {stage}", stage=stage)
+    required = tuple(sorted({session_id.strip() for session_id in requested_session_ids}))
+    if not required or any(not session_id for session_id in required):
+        raise EmptyCurriculum("no session ids given")
+    unknown = [session_id for session_id in required if session_id not in sessions]
+    if unknown:
+        raise UnknownSession(f"{len(unknown)} unknown session(s)", session_ids=unknown)
+    misfits = [
+        session_id
+        for session_id in required
+        if sessions[session_id].fiscal_year != fiscal_year
+        or sessions[session_id].audience is not Audience.PROMOTER
+        or sessions[session_id].stage != stage
+    ]
+    if misfits:
+        raise CurriculumSessionMismatch(
+            f"not DX promoter sessions of FY{fiscal_year} stage {stage}", session_ids=misfits
+        )
+    if latest is not None and latest.session_ids == required:
+        return None
+    return CurriculumRevision(
+        fiscal_year=fiscal_year,
+        stage=stage,
+        revision=(latest.revision + 1) if latest else 1,
+        session_ids=required,
+    )
+
+
+def curriculum_event_id(revision: CurriculumRevision) -> str:
+    return deterministic_id("training.CurriculumPublished", revision.fiscal_year, revision.stage, revision.revision)
+
+
+def stage_completed_under_any_revision(revisions: Iterable[CurriculumRevision], sessions_met: frozenset[str]) -> bool:
+    """P3 with curriculum changes: met every required session of at least one published revision."""
+    return any(set(revision.session_ids) <= sessions_met for revision in revisions)

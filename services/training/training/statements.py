@@ -1,0 +1,174 @@
+"""What the e-learning platform may post, and how it maps to a reported result.
+
+Two shapes are accepted:
+
+- our own completion document::
+
+      {"type": "completion", "session_id": "S-2025-001", "staff_id": "A1001",
+       "occurred_at": "2025-06-01T10:00:00+09:00", "success": true, "score": 0.9,
+       "completion_id": "lms-42"}
+
+  (`success`, `score` and `completion_id` optional; without `completion_id` the delivery's
+  `webhook-id` identifies it);
+- an xAPI statement: `actor.account.name` is the staff id, `verb.id` the ADL verb IRI (or its display
+  word), `object.id` the session's xAPI activity id or an IRI ending in the session id, `result.completion`,
+  `result.success`, `result.score.scaled`, `timestamp` when it happened and `id` the statement id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from dx_shared.contracts import CompletionSource
+from training.domain import ReportedResult, Verb, outcome_of
+
+ADL_VERBS = "http://adlnet.gov/expapi/verbs/"
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2200
+VERB_IRIS = {f"{ADL_VERBS}{verb.value}": verb for verb in Verb}
+
+# Text that PostgreSQL can store (no NUL) and that is short enough to be an identifier.
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class UnsupportedPayload(ValueError):
+    """Valid JSON that is neither a completion document nor an xAPI statement we can read."""
+
+    code = "UNSUPPORTED_PAYLOAD"
+    title_en = "The body is neither a completion nor an xAPI statement"
+    title_ja = "本文が修了データ・xAPIステートメントのいずれの形式でもありません"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+
+
+class CompletionDocument(_Lenient):
+    type: Literal["completion"]
+    session_id: Identifier
+    staff_id: Identifier
+    occurred_at: AwareDatetime
+    success: bool | None = None
+    score: float | None = None
+    completion_id: Identifier | None = None
+
+
+class XapiAccount(_Lenient):
+    name: Identifier
+    homePage: str | None = None
+
+
+class XapiActor(_Lenient):
+    account: XapiAccount
+
+
+class XapiVerb(_Lenient):
+    id: Identifier
+    display: dict[str, str] = Field(default_factory=dict)
+
+
+class XapiActivity(_Lenient):
+    id: Identifier
+
+
+class XapiScore(_Lenient):
+    scaled: float | None = Field(None, ge=-1, le=1)
+
+
+class XapiResult(_Lenient):
+    completion: bool | None = None
+    success: bool | None = None
+    score: XapiScore | None = None
+
+
+class XapiStatement(_Lenient):
+    id: Identifier | None = None
+    actor: XapiActor
+    verb: XapiVerb
+    object: XapiActivity
+    result: XapiResult | None = None
+    timestamp: datetime | None = None
+
+    def verb_meaning(self) -> Verb | None:
+        if self.verb.id in VERB_IRIS:
+            return VERB_IRIS[self.verb.id]
+        words = [self.verb.id, *self.verb.display.values()]
+        for word in words:
+            try:
+                return Verb(word.strip().lower())
+            except ValueError:
+                continue
+        return None
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors(include_url=False)]
+
+
+def read_document(document: object, *, webhook_id: str, sent_at: datetime) -> ReportedResult | None:
+    """The reported result in a posted document; None for a well-formed xAPI statement whose verb
+    cannot complete anything (launched, initialized…), which is acknowledged and ignored."""
+    if not isinstance(document, dict):
+        raise UnsupportedPayload("the body must be a JSON object")
+    reported: ReportedResult | None
+    try:
+        if document.get("type") == "completion":
+            reported = _from_completion_document(CompletionDocument.model_validate(document), webhook_id)
+        elif {"actor", "verb", "object"} <= document.keys():
+            reported = _from_statement(XapiStatement.model_validate(document), webhook_id, sent_at)
+        else:
+            raise UnsupportedPayload('expected {"type": "completion", ...} or an xAPI statement (actor, verb, object)')
+    except ValidationError as exc:
+        raise UnsupportedPayload("the body does not have the expected fields", _validation_errors(exc)) from exc
+    if reported is not None and not _plausible(reported.occurred_at):
+        raise UnsupportedPayload(f"occurred_at {reported.occurred_at.isoformat()} is out of range")
+    return reported
+
+
+def _plausible(moment: datetime) -> bool:
+    try:
+        return EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR
+    except OverflowError:
+        return False
+
+
+def _from_completion_document(doc: CompletionDocument, webhook_id: str) -> ReportedResult:
+    source_key = f"completion:{doc.completion_id}" if doc.completion_id else f"delivery:{webhook_id}"
+    return ReportedResult(
+        source=CompletionSource.WEBHOOK,
+        source_key=source_key,
+        session_ref=doc.session_id,
+        staff_id=doc.staff_id,
+        occurred_at=doc.occurred_at,
+        outcome=outcome_of(Verb.COMPLETED, success=doc.success),
+        success=doc.success,
+        score=doc.score,
+    )
+
+
+def _from_statement(statement: XapiStatement, webhook_id: str, sent_at: datetime) -> ReportedResult | None:
+    verb = statement.verb_meaning()
+    if verb is None:
+        return None
+    result = statement.result or XapiResult()
+    occurred_at = statement.timestamp or sent_at
+    if occurred_at.tzinfo is None:
+        # xAPI: a timestamp without a time zone may be read as UTC.
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return ReportedResult(
+        source=CompletionSource.XAPI,
+        source_key=f"xapi:{statement.id.lower()}" if statement.id else f"delivery:{webhook_id}",
+        session_ref=statement.object.id,
+        staff_id=statement.actor.account.name,
+        occurred_at=occurred_at,
+        outcome=outcome_of(verb, completion=result.completion, success=result.success),
+        success=True if verb is Verb.PASSED else False if verb is Verb.FAILED else result.success,
+        score=result.score.scaled if result.score else None,
+    )
