@@ -305,7 +305,7 @@ def by_routing_key(routing_key: str) -> type[EventPayload] | None:
 
 
 def produced_by(service: str) -> tuple[type[EventPayload], ...]:
-    return tuple(model for model in ALL_EVENTS if model.PRODUCER == service)
+    return tuple(model for model in ALL_EVENTS if service == model.PRODUCER)
 
 
 def payload_json(payload: EventPayload) -> dict[str, Any]:

@@ -1,0 +1,256 @@
+"""The one way a service is assembled: FastAPI for HTTP and FastStream subscribers in the same process.
+
+`build_service` wires settings, logging, the asyncpg pool (search_path = the service's schema),
+migrations, the broker and its topology, the subscribers, the outbox relay, the correlation-id
+middleware, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dx_shared import context
+from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
+from dx_shared.consumer import Subscription, consume
+from dx_shared.contracts import produced_by
+from dx_shared.database import create_pool, ensure_database, migrate
+from dx_shared.logging import configure_logging, get_logger
+from dx_shared.metrics import HTTP_REQUESTS
+from dx_shared.outbox import OutboxRelay
+from dx_shared.problems import install_problem_handlers
+from dx_shared.settings import Settings, get_settings
+
+log = get_logger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+StartupHook = Callable[[FastAPI], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    subscriptions: Sequence[Subscription] = ()
+    title: str = ""
+    description: str = ""
+    version: str = "1.0.0"
+    on_startup: Sequence[StartupHook] = field(default=())
+    on_shutdown: Sequence[StartupHook] = field(default=())
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def _register_subscribers(
+    app: FastAPI, broker: RabbitBroker, spec: ServiceSpec, settings: Settings
+) -> dict[str, list[str]]:
+    bindings: dict[str, list[str]] = {}
+    for subscription in spec.subscriptions:
+        name = settings.queue_prefix + queue_name(spec.name, subscription.purpose)
+        bindings[name] = subscription.bindings()
+
+        broker.subscriber(
+            consumer_queue(settings, name),
+            ack_policy=AckPolicy.MANUAL,
+            channel=Channel(prefetch_count=settings.prefetch),
+            title=name,
+            description=subscription.description
+            or "Consumes: " + ", ".join(model.routing_key() for model in subscription.events),
+        )(_message_handler(app, broker, settings, spec.name, name, subscription))
+    return bindings
+
+
+def _message_handler(
+    app: FastAPI,
+    broker: RabbitBroker,
+    settings: Settings,
+    service: str,
+    queue: str,
+    subscription: Subscription,
+) -> Callable[[RabbitMessage], Awaitable[None]]:
+    async def on_message(message: RabbitMessage) -> None:
+        await consume(
+            pool=app.state.pool,
+            broker=broker,
+            settings=settings,
+            service=service,
+            queue=queue,
+            subscription=subscription,
+            message=_AmqpMessage(message),
+        )
+
+    return on_message
+
+
+class _AmqpMessage:
+    """The FastStream message seen through the small interface the shared consumer needs."""
+
+    def __init__(self, message: RabbitMessage) -> None:
+        self._message = message
+        raw = message.raw_message
+        self.body: bytes = message.body
+        self.headers: Any = raw.headers
+        self.message_id: str | None = raw.message_id
+        self.routing_key: str | None = raw.routing_key
+
+    async def ack(self) -> None:
+        await self._message.ack()
+
+    async def reject(self, requeue: bool = False) -> None:
+        await self._message.reject(requeue=requeue)
+
+
+def _document_publishers(broker: RabbitBroker, spec: ServiceSpec, settings: Settings) -> None:
+    for model in produced_by(spec.name):
+        broker.publisher(
+            exchange=events_exchange(settings),
+            routing_key=model.routing_key(),
+            persist=True,
+            title=model.routing_key(),
+            description=(model.__doc__ or model.EVENT_NAME).strip().splitlines()[0]
+            + f" (CloudEvents type {model.ce_type()}, structured mode; `data` is the schema below)",
+            schema=model,
+        )
+
+
+def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    broker = new_broker(settings, spec.name)
+    bindings: dict[str, list[str]] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level, settings.log_json)
+        await ensure_database(settings.database_url)
+        pool = await create_pool(
+            settings.database_url, spec.name, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+        app.state.pool = pool
+        relay: OutboxRelay | None = None
+        try:
+            await migrate(pool, spec.name, spec.migrations)
+            await broker.connect()
+            await declare_topology(broker, settings, bindings)
+            await broker.start()
+            relay = OutboxRelay(pool=pool, broker=broker, settings=settings, service=spec.name)
+            await relay.start()
+            for hook in spec.on_startup:
+                await hook(app)
+            log.info("service_started", queues=sorted(bindings))
+            yield
+        finally:
+            for hook in spec.on_shutdown:
+                with contextlib.suppress(Exception):
+                    await hook(app)
+            if relay is not None:
+                await relay.stop()
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await pool.close()
+            log.info("service_stopped")
+
+    app = FastAPI(
+        title=spec.title or f"dx-talent {spec.name}",
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.broker = broker
+    app.state.service_name = spec.name
+    bindings.update(_register_subscribers(app, broker, spec, settings))
+    _document_publishers(broker, spec, settings)
+    app.state.asyncapi = AsyncAPI(
+        broker,
+        title=f"dx-talent {spec.name} events",
+        version=spec.version,
+        description=f"Events produced and consumed by the {spec.name} service on the `{settings.exchange}` "
+        "topic exchange. Every message is a CloudEvents 1.0 event in structured JSON mode.",
+    )
+    install_problem_handlers(app)
+    _install_correlation_middleware(app, spec.name)
+    app.include_router(_operations_router(spec.name))
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def _install_correlation_middleware(app: FastAPI, service: str) -> None:
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        correlation = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        request_id = str(uuid.uuid4())
+        tokens = context.bind(correlation, request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            with structlog.contextvars.bound_contextvars(correlation_id=correlation, request_id=request_id):
+                response = await call_next(request)
+            status = response.status_code
+            response.headers[CORRELATION_HEADER] = correlation
+            return response
+        finally:
+            context.reset(tokens)
+            route = request.scope.get("route")
+            HTTP_REQUESTS.labels(service, request.method, getattr(route, "path", "?"), str(status)).observe(
+                time.perf_counter() - started
+            )
+
+
+def _operations_router(service: str) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @router.get("/readyz", summary="Broker and database reachable", response_model=None)
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await request.app.state.pool.fetchval("SELECT 1", timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            broker: RabbitBroker = request.app.state.broker
+            checks["broker"] = "ok" if await broker.ping(timeout=2) else "unreachable"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

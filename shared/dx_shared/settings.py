@@ -1,0 +1,66 @@
+"""The one settings class: environment variables `DX_*` (CONTRACT.md "Running it")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_WEBHOOK_SECRET = "whsec_ZHgtdGFsZW50LWRlbW8tc2VjcmV0LW5vdC1mb3ItcHJvZHVjdGlvbg=="
+
+DEFAULT_PORTS = {"nomination": 8101, "training": 8102, "progression": 8103, "reporting": 8104}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DX_", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/dx"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    webhook_secrets: str = Field(DEMO_WEBHOOK_SECRET, description="whitespace-separated whsec_ secrets")
+    exchange: str = "dx.events"
+    dead_letter_exchange: str = "dx.dead-letter"
+    queue_prefix: str = Field("", description="prepended to queue names; lets test runs share a vhost")
+    delivery_limit: int = Field(5, ge=1, description="deliveries before a failing message is dead-lettered")
+    prefetch: int = 16
+    outbox_batch_size: int = 200
+    outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    nomination_port: int = DEFAULT_PORTS["nomination"]
+    training_port: int = DEFAULT_PORTS["training"]
+    progression_port: int = DEFAULT_PORTS["progression"]
+    reporting_port: int = DEFAULT_PORTS["reporting"]
+    nomination_url: str = "http://127.0.0.1:8101"
+    training_url: str = "http://127.0.0.1:8102"
+    progression_url: str = "http://127.0.0.1:8103"
+    reporting_url: str = "http://127.0.0.1:8104"
+
+    # 育成計画: the period and the targets are configuration (POLICY.md §1, §4 Targets).
+    plan_first_year: int = 2024
+    plan_last_year: int = 2028
+    plan_new_per_year: int = 200
+    plan_new_total: int = 1000
+
+    max_body_bytes: int = Field(256 * 1024, description="largest webhook body accepted")
+    max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest CSV upload accepted")
+
+    @property
+    def webhook_secret_list(self) -> list[str]:
+        return self.webhook_secrets.split()
+
+    def port_of(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    @property
+    def plan_years(self) -> list[int]:
+        return list(range(self.plan_first_year, self.plan_last_year + 1))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,24 @@
+"""Running a service in-process (its real lifespan: migrations, broker, subscribers, outbox relay)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from dx_shared.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    create_app: Callable[[Settings], FastAPI], settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
