@@ -1,0 +1,82 @@
+"""Small operations commands used by `./dx`: reset the database, wait for readiness, print where to look."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+import asyncpg
+import httpx
+
+from dx_shared.settings import Settings, get_settings
+
+SERVICES = ("nomination", "training", "progression", "reporting")
+
+
+def service_url(settings: Settings, service: str) -> str:
+    url: str = getattr(settings, f"{service}_url")
+    return url
+
+
+async def reset_database(settings: Settings) -> None:
+    base, name = settings.database_url.rsplit("/", 1)
+    conn = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    print(f"database {name} is new and empty")
+
+
+def wait_ready(settings: Settings, timeout: float = 90.0) -> bool:
+    deadline = time.monotonic() + timeout
+    pending = set(SERVICES)
+    with httpx.Client(timeout=2) as client:
+        while pending and time.monotonic() < deadline:
+            for service in sorted(pending):
+                try:
+                    if client.get(f"{service_url(settings, service)}/readyz").status_code == 200:
+                        pending.discard(service)
+                        print(f"  {service:<12} ready at {service_url(settings, service)}")
+                except httpx.HTTPError:
+                    pass
+            if pending:
+                time.sleep(0.5)
+    if pending:
+        print(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))} (see .run/logs/)", file=sys.stderr)
+        return False
+    return True
+
+
+def where(settings: Settings) -> None:
+    print()
+    print("dx-talent is running — 青森県デジタル人財育成 管理システム")
+    print(f"  ダッシュボード / dashboard : {settings.reporting_url}/")
+    for service in SERVICES:
+        print(f"  {service:<12} API docs  : {service_url(settings, service)}/docs")
+    print(f"  webhook (e-learning)     : {settings.training_url}/webhooks/elearning")
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dx-tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("reset-database", help="drop and recreate the system's database")
+    sub.add_parser("wait-ready", help="wait until every service answers /readyz")
+    sub.add_parser("where", help="print the URLs of the running system")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "reset-database":
+        asyncio.run(reset_database(settings))
+    elif args.command == "wait-ready":
+        return 0 if wait_ready(settings) else 1
+    elif args.command == "where":
+        where(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
