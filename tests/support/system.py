@@ -1,0 +1,116 @@
+"""The four services as real processes (uvicorn), on a database and bus names of their own."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from dx_shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("nomination", "training", "progression", "reporting")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningSystem:
+    settings: Settings
+    urls: dict[str, str]
+    env: dict[str, str]
+    logs: Path
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"{self.urls[service]}{path}"
+
+
+def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DX_DATABASE_URL": settings.database_url,
+            "DX_AMQP_URL": settings.amqp_url,
+            "DX_EXCHANGE": settings.exchange,
+            "DX_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
+            "DX_QUEUE_PREFIX": settings.queue_prefix,
+            "DX_WEBHOOK_SECRETS": settings.webhook_secrets,
+            "DX_OUTBOX_POLL_INTERVAL": "0.5",
+            "DX_LOG_LEVEL": "INFO",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    for service, port in ports.items():
+        env[f"DX_{service.upper()}_PORT"] = str(port)
+        env[f"DX_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+@contextlib.contextmanager
+def running_system(settings: Settings, logs: Path, replicas: dict[str, int] | None = None) -> Iterator[RunningSystem]:
+    """Starts every service (optionally some as several replicas on other ports) and waits until ready."""
+    ports = {service: free_port() for service in SERVICES}
+    env = system_environment(settings, ports)
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    handles = []
+    try:
+        for service in SERVICES:
+            for replica in range((replicas or {}).get(service, 1)):
+                port = ports[service] if replica == 0 else free_port()
+                log = (logs / f"{service}-{replica}.log").open("wb")
+                handles.append(log)
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "uvicorn", f"{service}.main:app", "--host", "127.0.0.1",
+                         "--port", str(port), "--no-access-log"],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
+        _wait_ready(urls, processes, logs)
+        yield RunningSystem(settings=settings, urls=urls, env=env, logs=logs)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for handle in handles:
+            handle.close()
+
+
+def _wait_ready(urls: dict[str, str], processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
+    deadline = time.monotonic() + 90
+    pending = dict(urls)
+    with httpx.Client(timeout=2) as client:
+        while pending and time.monotonic() < deadline:
+            if any(process.poll() is not None for process in processes):
+                break
+            for service, url in list(pending.items()):
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        del pending[service]
+            time.sleep(0.3)
+    if pending:
+        tails = "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-2000:]}" for path in logs.glob("*.log"))
+        raise RuntimeError(f"services not ready: {sorted(pending)}\n{tails}")

@@ -1,0 +1,288 @@
+"""A realistic five-year history of the programme, generated deterministically from a seed (pure).
+
+About 200 departments in a dozen bureaus (本庁 divisions and 出先機関 regional offices), several
+thousand staff who move, retire and are hired between years, about 200 nominations a year with some
+departments not nominating, volunteers who continue through stages 2–5, baseline completions, and a
+few late and unmatched completions. The generator simulates the policy only to decide *who applies*;
+every stage decision the dashboard shows is made by the services from the facts the loader posts.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from dx_shared.calendar import JST
+
+FIRST_YEAR, LAST_YEAR = 2024, 2028
+
+BUREAUS: tuple[tuple[str, str], ...] = (
+    ("10", "総務部"),
+    ("11", "財務部"),
+    ("12", "企画政策部"),
+    ("13", "健康医療福祉部"),
+    ("14", "こども家庭部"),
+    ("15", "環境エネルギー部"),
+    ("16", "経済産業部"),
+    ("17", "観光国際戦略局"),
+    ("18", "農林水産部"),
+    ("19", "県土整備部"),
+    ("20", "危機管理局"),
+    ("21", "交通・地域社会部"),
+)
+DIVISIONS = (
+    "総務企画課", "人事課", "財政課", "情報システム課", "DX推進課", "広報広聴課", "政策調整課",
+    "地域活性化課", "医療薬務課", "障害福祉課", "こども未来課", "環境政策課", "エネルギー開発振興課",
+    "商工政策課", "産業立地推進課", "観光企画課", "国際経済課", "農林水産政策課", "りんご果樹課",
+    "水産振興課", "道路課", "河川砂防課", "防災危機管理課", "交通政策課", "文化・スポーツ振興課",
+)
+REGIONS = ("東青", "中南", "三八", "西北", "上北", "下北")
+REGIONAL_OFFICES = ("地域県民局 地域連携部", "地域県民局 地域健康福祉部", "地域県民局 地域農林水産部",
+                    "地域県民局 地域整備部", "県税事務所")
+FAMILY_NAMES = ("佐藤", "木村", "工藤", "高橋", "成田", "佐々木", "斎藤", "三上", "田中", "中村", "小山内",
+                "鈴木", "山本", "葛西", "對馬", "吉田", "今", "福士", "須藤", "蝦名", "小笠原", "鳴海", "齋藤",
+                "相馬", "千葉", "三浦", "竹内", "清水", "奈良", "白戸")
+GIVEN_NAMES = ("翔太", "美咲", "大輔", "陽菜", "健一", "由美", "拓也", "彩", "直樹", "恵", "悠斗", "さくら",
+               "和也", "真由美", "亮", "千尋", "誠", "里奈", "剛", "舞", "光", "葵", "隆", "結衣")
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    bureau: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Staff:
+    staff_id: str
+    name: str
+    department_code: str
+    is_manager: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    fiscal_year: int
+    method: str  # e_learning | classroom | hands_on
+    audience: str  # promoter | all_staff | managers
+    stage: int | None
+    title: str
+    starts_at: datetime
+    capacity: int | None
+    move_on: str
+
+
+@dataclass(frozen=True)
+class Nomination:
+    staff_id: str
+    department_code: str
+    slot: str  # recommended | self
+
+
+@dataclass(frozen=True)
+class Completion:
+    session_id: str
+    staff_id: str
+    occurred_at: datetime
+    method: str
+    passed: bool = True
+
+
+@dataclass
+class YearPlan:
+    fiscal_year: int
+    departments: list[Department]
+    staff: list[Staff]
+    sessions: list[Session]
+    curricula: dict[int, list[str]]
+    nominations: list[Nomination]
+    promoter_completions: list[Completion]
+    baseline_completions: list[Completion]
+    late_for_previous_year: list[Completion] = field(default_factory=list)
+    unmatched: list[dict[str, str]] = field(default_factory=list)
+
+
+def _moment(rng: random.Random, fiscal_year: int, month_from: int = 5, month_to: int = 2) -> datetime:
+    start = datetime(fiscal_year, month_from, 1, 9, 0, tzinfo=JST)
+    end_year = fiscal_year + 1 if month_to < 4 else fiscal_year
+    end = datetime(end_year, month_to, 28, 17, 0, tzinfo=JST)
+    return start + timedelta(seconds=rng.randrange(int((end - start).total_seconds())))
+
+
+def _departments(rng: random.Random) -> list[Department]:
+    departments: list[Department] = []
+    for bureau_code, bureau in BUREAUS:
+        for index, division in enumerate(rng.sample(DIVISIONS, 14), start=1):
+            departments.append(Department(f"{bureau_code}{index:02d}00", f"{bureau} {division}", bureau))
+    for region_index, region in enumerate(REGIONS, start=1):
+        for office_index, office in enumerate(REGIONAL_OFFICES, start=1):
+            bureau = "総務部" if office == "県税事務所" else "企画政策部"
+            code = f"8{region_index}{office_index:02d}00"
+            departments.append(Department(code, f"{region}{office}", bureau))
+    return departments
+
+
+def _name(rng: random.Random) -> str:
+    return f"{rng.choice(FAMILY_NAMES)} {rng.choice(GIVEN_NAMES)}"
+
+
+def _sessions(fiscal_year: int) -> tuple[list[Session], dict[int, list[str]]]:
+    reiwa = fiscal_year - 2018
+    sessions: list[Session] = []
+    curricula: dict[int, list[str]] = {}
+    stage_titles = {1: "業務効率化", 2: "業務改善", 3: "業務改革", 4: "データ利活用", 5: "AI等活用"}
+    for stage, theme in stage_titles.items():
+        ids = []
+        elearning = Session(f"R{reiwa}-S{stage}-EL", fiscal_year, "e_learning", "promoter", stage,
+                            f"ステージ{stage} {theme} e-ラーニング", datetime(fiscal_year, 5, 15, 9, tzinfo=JST),
+                            None, "completed" if stage == 1 else "completed_and_passed")
+        hands_on_method = "classroom" if stage == 1 else "hands_on"
+        workshop = Session(f"R{reiwa}-S{stage}-{'CL' if stage == 1 else 'HO'}", fiscal_year, hands_on_method,
+                           "promoter", stage,
+                           f"ステージ{stage} {theme} {'集合研修' if stage == 1 else 'ハンズオン研修'}",
+                           datetime(fiscal_year, 9, 10, 13, tzinfo=JST), 400 if stage == 1 else 120, "completed")
+        sessions += [elearning, workshop]
+        ids += [elearning.session_id, workshop.session_id]
+        if stage == 1:
+            basics = Session(f"R{reiwa}-S1-EL2", fiscal_year, "e_learning", "promoter", 1,
+                             "ステージ1 デジタルツール活用 e-ラーニング", datetime(fiscal_year, 6, 1, 9, tzinfo=JST),
+                             None, "completed")
+            sessions.append(basics)
+            ids.append(basics.session_id)
+        curricula[stage] = ids
+    sessions.append(Session(f"R{reiwa}-BASE-EL", fiscal_year, "e_learning", "all_staff", None,
+                            "全職員 DX基礎 e-ラーニング", datetime(fiscal_year, 4, 15, 9, tzinfo=JST), None, "completed"))
+    sessions.append(Session(f"R{reiwa}-MGT-CL", fiscal_year, "classroom", "managers", None,
+                            "管理職 DXマネジメント研修", datetime(fiscal_year, 7, 20, 13, tzinfo=JST), 600, "completed"))
+    return sessions, curricula
+
+
+def generate(seed: int = 2024, staff_per_department: int = 15) -> list[YearPlan]:
+    rng = random.Random(seed)
+    departments = _departments(rng)
+    next_id = 1000001
+    staff: dict[str, Staff] = {}
+    for department in departments:
+        for _ in range(staff_per_department + rng.randrange(-5, 6)):
+            staff[str(next_id)] = Staff(str(next_id), _name(rng), department.code, rng.random() < 0.1)
+            next_id += 1
+    ever_nominated: set[str] = set()
+    last_stage: dict[str, int] = {}
+    completed_last: dict[str, bool] = {}
+    plans: list[YearPlan] = []
+    previous_trainees: dict[str, int] = {}
+
+    for fiscal_year in range(FIRST_YEAR, LAST_YEAR + 1):
+        if fiscal_year == 2026:
+            # A reorganisation: one division renamed, one regional office merged into its neighbour.
+            departments = [
+                replace(dept, name=dept.name.replace("DX推進課", "デジタル戦略課")) for dept in departments
+            ]
+            retired = departments[-1]
+            departments = [replace(dept, active=False) if dept.code == retired.code else dept for dept in departments]
+            for person in list(staff.values()):
+                if person.department_code == retired.code:
+                    staff[person.staff_id] = replace(person, department_code=departments[-2].code)
+        if fiscal_year > FIRST_YEAR:
+            for person in list(staff.values()):
+                roll = rng.random()
+                if roll < 0.03:
+                    del staff[person.staff_id]
+                elif roll < 0.12:
+                    new_home = rng.choice([d for d in departments if d.active])
+                    staff[person.staff_id] = replace(person, department_code=new_home.code)
+            for _ in range(int(len(staff) * 0.035)):
+                home = rng.choice([d for d in departments if d.active])
+                staff[str(next_id)] = Staff(str(next_id), _name(rng), home.code, False)
+                next_id += 1
+        roster = sorted(staff.values(), key=lambda person: person.staff_id)
+        by_department: dict[str, list[Staff]] = {}
+        for person in roster:
+            by_department.setdefault(person.department_code, []).append(person)
+        sessions, curricula = _sessions(fiscal_year)
+
+        nominations: list[Nomination] = []
+        chosen: set[str] = set()
+        missing_rate = 0.12 if fiscal_year == LAST_YEAR else 0.06
+        for department in departments:
+            if not department.active or rng.random() < missing_rate:
+                continue
+            candidates = [p for p in by_department.get(department.code, []) if p.staff_id not in ever_nominated]
+            if candidates:
+                person = rng.choice(candidates)
+                nominations.append(Nomination(person.staff_id, department.code, "recommended"))
+                chosen.add(person.staff_id)
+        for staff_id, stage in previous_trainees.items():
+            if staff_id in staff and staff_id not in chosen:
+                continues = 0.45 if completed_last.get(staff_id) else 0.2
+                if stage == 5 and completed_last.get(staff_id):
+                    continues = 0.05
+                if rng.random() < continues:
+                    person = staff[staff_id]
+                    nominations.append(Nomination(staff_id, person.department_code, "self"))
+                    chosen.add(staff_id)
+        volunteers = [p for p in roster if p.staff_id not in ever_nominated and p.staff_id not in chosen]
+        for person in rng.sample(volunteers, min(len(volunteers), 12 + rng.randrange(8))):
+            nominations.append(Nomination(person.staff_id, person.department_code, "self"))
+            chosen.add(person.staff_id)
+
+        promoter_completions: list[Completion] = []
+        trainees: dict[str, int] = {}
+        completed_now: dict[str, bool] = {}
+        for nomination in nominations:
+            staff_id = nomination.staff_id
+            if staff_id not in last_stage:
+                stage = 1
+            elif completed_last.get(staff_id):
+                stage = min(last_stage[staff_id] + 1, 5)
+            else:
+                stage = last_stage[staff_id]
+            trainees[staff_id] = stage
+            diligence = 0.93 if fiscal_year < LAST_YEAR else 0.6
+            done_all = True
+            for session_id in curricula[stage]:
+                session = next(s for s in sessions if s.session_id == session_id)
+                if rng.random() < diligence:
+                    passed = rng.random() < 0.95
+                    promoter_completions.append(
+                        Completion(session_id, staff_id, _moment(rng, fiscal_year, 5, 2), session.method, passed)
+                    )
+                    done_all = done_all and (passed or session.move_on == "completed")
+                else:
+                    done_all = False
+            completed_now[staff_id] = done_all
+        ever_nominated |= chosen
+
+        baseline: list[Completion] = []
+        rate = {2024: 0.62, 2025: 0.74, 2026: 0.83, 2027: 0.88, 2028: 0.55}[fiscal_year]
+        base_id, mgt_id = f"R{fiscal_year - 2018}-BASE-EL", f"R{fiscal_year - 2018}-MGT-CL"
+        for person in roster:
+            if rng.random() < rate:
+                baseline.append(Completion(base_id, person.staff_id, _moment(rng, fiscal_year, 4, 3), "e_learning"))
+            if person.is_manager and rng.random() < rate + 0.05:
+                baseline.append(Completion(mgt_id, person.staff_id, _moment(rng, fiscal_year, 7, 12), "classroom"))
+
+        plan = YearPlan(fiscal_year, list(departments), roster, sessions, curricula, nominations,
+                        promoter_completions, baseline)
+        if plans:
+            previous = plans[-1]
+            late_people = rng.sample(sorted(previous_trainees), min(4, len(previous_trainees)))
+            plan.late_for_previous_year = [
+                Completion(previous.curricula[previous_trainees[staff_id]][0], staff_id,
+                           datetime(previous.fiscal_year + 1, 3, 25, 10, tzinfo=JST), "e_learning")
+                for staff_id in late_people
+            ]
+        plan.unmatched = [
+            {"activity": f"https://elearning.example/activities/unknown-{fiscal_year}", "staff_id": roster[0].staff_id},
+            {"activity": f"R{fiscal_year - 2018}-S1-EL", "staff_id": "9999999"},
+        ]
+        plans.append(plan)
+        for staff_id, stage in trainees.items():
+            last_stage[staff_id] = stage
+            completed_last[staff_id] = completed_now[staff_id]
+        previous_trainees = trainees
+    return plans
