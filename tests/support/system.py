@@ -75,8 +75,17 @@ def running_system(settings: Settings, logs: Path, replicas: dict[str, int] | No
                 handles.append(log)
                 processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "uvicorn", f"{service}.main:app", "--host", "127.0.0.1",
-                         "--port", str(port), "--no-access-log"],
+                        [
+                            sys.executable,
+                            "-m",
+                            "uvicorn",
+                            f"{service}.main:app",
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            str(port),
+                            "--no-access-log",
+                        ],
                         cwd=ROOT,
                         env=env,
                         stdout=log,

@@ -32,19 +32,98 @@ BUREAUS: tuple[tuple[str, str], ...] = (
     ("21", "交通・地域社会部"),
 )
 DIVISIONS = (
-    "総務企画課", "人事課", "財政課", "情報システム課", "DX推進課", "広報広聴課", "政策調整課",
-    "地域活性化課", "医療薬務課", "障害福祉課", "こども未来課", "環境政策課", "エネルギー開発振興課",
-    "商工政策課", "産業立地推進課", "観光企画課", "国際経済課", "農林水産政策課", "りんご果樹課",
-    "水産振興課", "道路課", "河川砂防課", "防災危機管理課", "交通政策課", "文化・スポーツ振興課",
+    "総務企画課",
+    "人事課",
+    "財政課",
+    "情報システム課",
+    "DX推進課",
+    "広報広聴課",
+    "政策調整課",
+    "地域活性化課",
+    "医療薬務課",
+    "障害福祉課",
+    "こども未来課",
+    "環境政策課",
+    "エネルギー開発振興課",
+    "商工政策課",
+    "産業立地推進課",
+    "観光企画課",
+    "国際経済課",
+    "農林水産政策課",
+    "りんご果樹課",
+    "水産振興課",
+    "道路課",
+    "河川砂防課",
+    "防災危機管理課",
+    "交通政策課",
+    "文化・スポーツ振興課",
 )
 REGIONS = ("東青", "中南", "三八", "西北", "上北", "下北")
-REGIONAL_OFFICES = ("地域県民局 地域連携部", "地域県民局 地域健康福祉部", "地域県民局 地域農林水産部",
-                    "地域県民局 地域整備部", "県税事務所")
-FAMILY_NAMES = ("佐藤", "木村", "工藤", "高橋", "成田", "佐々木", "斎藤", "三上", "田中", "中村", "小山内",
-                "鈴木", "山本", "葛西", "對馬", "吉田", "今", "福士", "須藤", "蝦名", "小笠原", "鳴海", "齋藤",
-                "相馬", "千葉", "三浦", "竹内", "清水", "奈良", "白戸")
-GIVEN_NAMES = ("翔太", "美咲", "大輔", "陽菜", "健一", "由美", "拓也", "彩", "直樹", "恵", "悠斗", "さくら",
-               "和也", "真由美", "亮", "千尋", "誠", "里奈", "剛", "舞", "光", "葵", "隆", "結衣")
+REGIONAL_OFFICES = (
+    "地域県民局 地域連携部",
+    "地域県民局 地域健康福祉部",
+    "地域県民局 地域農林水産部",
+    "地域県民局 地域整備部",
+    "県税事務所",
+)
+FAMILY_NAMES = (
+    "佐藤",
+    "木村",
+    "工藤",
+    "高橋",
+    "成田",
+    "佐々木",
+    "斎藤",
+    "三上",
+    "田中",
+    "中村",
+    "小山内",
+    "鈴木",
+    "山本",
+    "葛西",
+    "對馬",
+    "吉田",
+    "今",
+    "福士",
+    "須藤",
+    "蝦名",
+    "小笠原",
+    "鳴海",
+    "齋藤",
+    "相馬",
+    "千葉",
+    "三浦",
+    "竹内",
+    "清水",
+    "奈良",
+    "白戸",
+)
+GIVEN_NAMES = (
+    "翔太",
+    "美咲",
+    "大輔",
+    "陽菜",
+    "健一",
+    "由美",
+    "拓也",
+    "彩",
+    "直樹",
+    "恵",
+    "悠斗",
+    "さくら",
+    "和也",
+    "真由美",
+    "亮",
+    "千尋",
+    "誠",
+    "里奈",
+    "剛",
+    "舞",
+    "光",
+    "葵",
+    "隆",
+    "結衣",
+)
 
 
 @dataclass(frozen=True)
@@ -137,27 +216,72 @@ def _sessions(fiscal_year: int) -> tuple[list[Session], dict[int, list[str]]]:
     stage_titles = {1: "業務効率化", 2: "業務改善", 3: "業務改革", 4: "データ利活用", 5: "AI等活用"}
     for stage, theme in stage_titles.items():
         ids = []
-        elearning = Session(f"R{reiwa}-S{stage}-EL", fiscal_year, "e_learning", "promoter", stage,
-                            f"ステージ{stage} {theme} e-ラーニング", datetime(fiscal_year, 5, 15, 9, tzinfo=JST),
-                            None, "completed" if stage == 1 else "completed_and_passed")
+        elearning = Session(
+            f"R{reiwa}-S{stage}-EL",
+            fiscal_year,
+            "e_learning",
+            "promoter",
+            stage,
+            f"ステージ{stage} {theme} e-ラーニング",
+            datetime(fiscal_year, 5, 15, 9, tzinfo=JST),
+            None,
+            "completed" if stage == 1 else "completed_and_passed",
+        )
         hands_on_method = "classroom" if stage == 1 else "hands_on"
-        workshop = Session(f"R{reiwa}-S{stage}-{'CL' if stage == 1 else 'HO'}", fiscal_year, hands_on_method,
-                           "promoter", stage,
-                           f"ステージ{stage} {theme} {'集合研修' if stage == 1 else 'ハンズオン研修'}",
-                           datetime(fiscal_year, 9, 10, 13, tzinfo=JST), 400 if stage == 1 else 120, "completed")
+        workshop = Session(
+            f"R{reiwa}-S{stage}-{'CL' if stage == 1 else 'HO'}",
+            fiscal_year,
+            hands_on_method,
+            "promoter",
+            stage,
+            f"ステージ{stage} {theme} {'集合研修' if stage == 1 else 'ハンズオン研修'}",
+            datetime(fiscal_year, 9, 10, 13, tzinfo=JST),
+            400 if stage == 1 else 120,
+            "completed",
+        )
         sessions += [elearning, workshop]
         ids += [elearning.session_id, workshop.session_id]
         if stage == 1:
-            basics = Session(f"R{reiwa}-S1-EL2", fiscal_year, "e_learning", "promoter", 1,
-                             "ステージ1 デジタルツール活用 e-ラーニング", datetime(fiscal_year, 6, 1, 9, tzinfo=JST),
-                             None, "completed")
+            basics = Session(
+                f"R{reiwa}-S1-EL2",
+                fiscal_year,
+                "e_learning",
+                "promoter",
+                1,
+                "ステージ1 デジタルツール活用 e-ラーニング",
+                datetime(fiscal_year, 6, 1, 9, tzinfo=JST),
+                None,
+                "completed",
+            )
             sessions.append(basics)
             ids.append(basics.session_id)
         curricula[stage] = ids
-    sessions.append(Session(f"R{reiwa}-BASE-EL", fiscal_year, "e_learning", "all_staff", None,
-                            "全職員 DX基礎 e-ラーニング", datetime(fiscal_year, 4, 15, 9, tzinfo=JST), None, "completed"))
-    sessions.append(Session(f"R{reiwa}-MGT-CL", fiscal_year, "classroom", "managers", None,
-                            "管理職 DXマネジメント研修", datetime(fiscal_year, 7, 20, 13, tzinfo=JST), 600, "completed"))
+    sessions.append(
+        Session(
+            f"R{reiwa}-BASE-EL",
+            fiscal_year,
+            "e_learning",
+            "all_staff",
+            None,
+            "全職員 DX基礎 e-ラーニング",
+            datetime(fiscal_year, 4, 15, 9, tzinfo=JST),
+            None,
+            "completed",
+        )
+    )
+    sessions.append(
+        Session(
+            f"R{reiwa}-MGT-CL",
+            fiscal_year,
+            "classroom",
+            "managers",
+            None,
+            "管理職 DXマネジメント研修",
+            datetime(fiscal_year, 7, 20, 13, tzinfo=JST),
+            600,
+            "completed",
+        )
+    )
     return sessions, curricula
 
 
@@ -179,9 +303,7 @@ def generate(seed: int = 2024, staff_per_department: int = 15) -> list[YearPlan]
     for fiscal_year in range(FIRST_YEAR, LAST_YEAR + 1):
         if fiscal_year == 2026:
             # A reorganisation: one division renamed, one regional office merged into its neighbour.
-            departments = [
-                replace(dept, name=dept.name.replace("DX推進課", "デジタル戦略課")) for dept in departments
-            ]
+            departments = [replace(dept, name=dept.name.replace("DX推進課", "デジタル戦略課")) for dept in departments]
             retired = departments[-1]
             departments = [replace(dept, active=False) if dept.code == retired.code else dept for dept in departments]
             for person in list(staff.values()):
@@ -266,14 +388,19 @@ def generate(seed: int = 2024, staff_per_department: int = 15) -> list[YearPlan]
             if person.is_manager and rng.random() < rate + 0.05:
                 baseline.append(Completion(mgt_id, person.staff_id, _moment(rng, fiscal_year, 7, 12), "classroom"))
 
-        plan = YearPlan(fiscal_year, list(departments), roster, sessions, curricula, nominations,
-                        promoter_completions, baseline)
+        plan = YearPlan(
+            fiscal_year, list(departments), roster, sessions, curricula, nominations, promoter_completions, baseline
+        )
         if plans:
             previous = plans[-1]
             late_people = rng.sample(sorted(previous_trainees), min(4, len(previous_trainees)))
             plan.late_for_previous_year = [
-                Completion(previous.curricula[previous_trainees[staff_id]][0], staff_id,
-                           datetime(previous.fiscal_year + 1, 3, 25, 10, tzinfo=JST), "e_learning")
+                Completion(
+                    previous.curricula[previous_trainees[staff_id]][0],
+                    staff_id,
+                    datetime(previous.fiscal_year + 1, 3, 25, 10, tzinfo=JST),
+                    "e_learning",
+                )
                 for staff_id in late_people
             ]
         plan.unmatched = [

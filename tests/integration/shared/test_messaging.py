@@ -246,3 +246,21 @@ async def test_a_consumer_killed_after_its_commit_but_before_its_ack_loses_nothi
 
 async def _depth_is(settings: Settings, queue: str, depth: int) -> bool:
     return await queue_depth(settings, queue) == depth
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_after_the_delivery_limit(settings: Settings) -> None:
+    settings = settings.model_copy(update={"delivery_limit": 2})
+    toy_service.FAILURES["S-DOOMED"] = 1_000
+    queue = f"{settings.queue_prefix}toy.events"
+    after = nominated("S-NEXT")
+    async with running_app(toy_service.create_app, settings):
+        await publish_event(settings, nominated("S-DOOMED"))
+        await publish_event(settings, after)
+        await wait_until(lambda: _dlq_has(settings, queue, 1), timeout=30)
+        await wait_until(lambda: _count_is(settings, "S-NEXT", 1))
+    attempts = 1_000 - toy_service.FAILURES["S-DOOMED"]
+    assert 2 <= attempts <= 3, f"bounded retries expected, saw {attempts}"
+    assert await effects(settings, "S-DOOMED") == [], "every failed attempt was rolled back"
+    letters = await dead_letters(settings, queue)
+    assert len(letters) == 1
+    assert letters[0].headers["x-death"][0]["reason"] in ("delivery_limit", "rejected")
