@@ -23,9 +23,7 @@ RowT = TypeVar("RowT")
 
 _CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]*$")
 
-_TRUE_WORDS = frozenset(
-    {"1", "true", "t", "yes", "y", "○", "〇", "◯", "はい", "有", "有効", "該当", "管理職"}
-)
+_TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "○", "〇", "◯", "はい", "有", "有効", "該当", "管理職"})
 _FALSE_WORDS = frozenset(
     {"0", "false", "f", "no", "n", "×", "✕", "いいえ", "無", "無効", "非該当", "非管理職", "-", "ー", "―"}
 )
@@ -50,9 +48,7 @@ class Column:
 
 
 DEPARTMENT_COLUMNS = (
-    Column(
-        "code", "所属コード", ("所属コード", "所属cd", "所属番号", "department_code", "code", "dept_code")
-    ),
+    Column("code", "所属コード", ("所属コード", "所属cd", "所属番号", "department_code", "code", "dept_code")),
     Column("name", "所属名", ("所属名", "所属名称", "name", "department_name")),
     Column("bureau", "部局", ("部局", "部局名", "bureau")),
     Column("active", "有効", ("有効", "有効フラグ", "active", "is_active"), required=False),
@@ -353,9 +349,7 @@ def _department(table: _Table, cells: tuple[str, ...]) -> Department:
         code=_code(values["code"], "所属コード", "Department code", "BAD_DEPARTMENT_CODE"),
         name=normalise_text(values["name"]),
         bureau=normalise_text(values["bureau"]),
-        active=_flag(
-            values["active"], default=True, code="BAD_ACTIVE_FLAG", label_ja="有効", label_en="active"
-        ),
+        active=_flag(values["active"], default=True, code="BAD_ACTIVE_FLAG", label_ja="有効", label_en="active"),
     )
 
 
@@ -390,9 +384,7 @@ def parse_roster(raw: bytes, department_codes: Collection[str]) -> ParsedFile[St
             continue
         if member.staff_id in first_seen:
             problems.append(
-                _duplicate(
-                    line, first_seen[member.staff_id], "DUPLICATE_STAFF_ID", "職員番号", member.staff_id
-                )
+                _duplicate(line, first_seen[member.staff_id], "DUPLICATE_STAFF_ID", "職員番号", member.staff_id)
             )
             continue
         first_seen[member.staff_id] = line

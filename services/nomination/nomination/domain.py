@@ -190,9 +190,7 @@ class NominationFacts:
     promoter_years: frozenset[int] = field(default_factory=frozenset)
 
 
-def nominate(
-    request: NominationRequest, facts: NominationFacts, *, nomination_id: str, at: datetime
-) -> Nomination:
+def nominate(request: NominationRequest, facts: NominationFacts, *, nomination_id: str, at: datetime) -> Nomination:
     """Accepts the request as a new active nomination, or raises the refusal of the first rule broken."""
     check_fiscal_year_open(request, facts)
     nominee = check_nominee_on_roster(request, facts)
@@ -277,16 +275,13 @@ def check_recommended_nominee_is_new(request: NominationRequest, facts: Nominati
     if earlier:
         years = ", ".join(str(year) for year in earlier)
         raise NotNew(
-            f"職員番号 {request.staff_id} は{years}年度にDX推進員でした。"
-            "継続の場合は自薦枠で申し込んでください。",
+            f"職員番号 {request.staff_id} は{years}年度にDX推進員でした。継続の場合は自薦枠で申し込んでください。",
             f"Staff id {request.staff_id} was a DX promoter in FY{years}; "
             "continuing people apply through the self slot.",
         )
 
 
-def check_recommended_slot_free(
-    department: Department, request: NominationRequest, facts: NominationFacts
-) -> None:
+def check_recommended_slot_free(department: Department, request: NominationRequest, facts: NominationFacts) -> None:
     """N1: each department nominates at most one person per fiscal year; a withdrawal frees the slot."""
     holder = facts.recommended_slot_holder
     if holder is not None and holder.is_active:
@@ -313,16 +308,22 @@ def already_nominated(staff_id: str, fiscal_year: int) -> AlreadyNominated:
 
 
 def nomination_not_found(nomination_id: str) -> NominationNotFound:
-    return NominationNotFound(
-        f"推薦 {nomination_id} は見つかりません。", f"Nomination {nomination_id} does not exist."
-    )
+    return NominationNotFound(f"推薦 {nomination_id} は見つかりません。", f"Nomination {nomination_id} does not exist.")
 
 
 # ---- withdrawing ------------------------------------------------------------------------------
 
 
-def withdraw(nomination: Nomination, *, reason: str, at: datetime) -> Nomination:
-    """取下げ: frees the slot (N1) and the person's year (N4); withdrawing twice is refused."""
+def withdraw(nomination: Nomination, *, reason: str, at: datetime, fiscal_year_closed: bool = False) -> Nomination:
+    """取下げ: frees the slot (N1) and the person's year (N4); withdrawing twice is refused.
+
+    A closed fiscal year's decisions are final (P6), so its nominations can no longer be withdrawn.
+    """
+    if fiscal_year_closed:
+        raise FiscalYearClosed(
+            f"{nomination.fiscal_year}年度は締められているため、取り下げられません。",
+            f"FY{nomination.fiscal_year} is closed; its nominations can no longer be withdrawn.",
+        )
     if not nomination.is_active:
         raise AlreadyWithdrawn(
             f"推薦 {nomination.nomination_id} はすでに取り下げられています。",
@@ -363,6 +364,10 @@ class ImportDiff(Generic[RowT]):
     @property
     def changes_anything(self) -> bool:
         return bool(self.added or self.changed or self.removed)
+
+    @property
+    def added_or_changed(self) -> tuple[RowT, ...]:
+        return self.added + tuple(change.after for change in self.changed)
 
 
 def diff_import(existing: Mapping[str, RowT], incoming: Mapping[str, RowT]) -> ImportDiff[RowT]:

@@ -6,6 +6,7 @@ import codecs
 from pathlib import Path
 
 import pytest
+
 from nomination.csv_import import decode, parse_departments, parse_nomination_sheet, parse_roster
 from nomination.domain import Department, Slot, StaffMember
 
@@ -31,20 +32,14 @@ def test_a_shift_jis_department_list_with_japanese_headers_is_read() -> None:
 
 
 def test_full_width_digits_in_codes_are_normalised() -> None:
-    parsed = parse_roster(
-        (DATA / "staff_2024_sjis.csv").read_bytes(), {"0101", "0102", "0201", "0301", "0401", "9901"}
-    )
+    parsed = parse_roster((DATA / "staff_2024_sjis.csv").read_bytes(), {"0101", "0102", "0201", "0301", "0401", "9901"})
 
     first = dict(parsed.rows)[2]
-    assert first == StaffMember(
-        staff_id="001001", name="青森　太郎", department_code="0101", is_manager=False
-    )
+    assert first == StaffMember(staff_id="001001", name="青森　太郎", department_code="0101", is_manager=False)
 
 
 def test_a_shift_jis_roster_reads_manager_flags_and_ignores_unknown_columns() -> None:
-    parsed = parse_roster(
-        (DATA / "staff_2024_sjis.csv").read_bytes(), {"0101", "0102", "0201", "0301", "0401", "9901"}
-    )
+    parsed = parse_roster((DATA / "staff_2024_sjis.csv").read_bytes(), {"0101", "0102", "0201", "0301", "0401", "9901"})
 
     assert parsed.is_clean
     managers = {member.staff_id for _, member in parsed.rows if member.is_manager}
@@ -133,9 +128,7 @@ def test_a_roster_for_a_year_without_departments_is_refused_as_a_whole() -> None
 
 def test_an_empty_file_is_refused() -> None:
     assert problem_codes_by_line(parse_departments(b"")) == {None: "EMPTY_FILE"}
-    assert problem_codes_by_line(parse_departments("所属コード,所属名,部局\r\n".encode())) == {
-        None: "EMPTY_FILE"
-    }
+    assert problem_codes_by_line(parse_departments("所属コード,所属名,部局\r\n".encode())) == {None: "EMPTY_FILE"}
 
 
 def test_a_header_naming_the_same_column_twice_is_refused() -> None:

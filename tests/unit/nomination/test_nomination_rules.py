@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+
 from nomination.domain import (
     REFUSALS,
     AlreadyNominated,
@@ -34,9 +35,7 @@ SOUMU = Department(code="D001", name="総務課", bureau="総務部")
 AOMORI = StaffMember(staff_id="S0001", name="青森 太郎", department_code="D001")
 
 
-def active_nomination(
-    staff_id: str = "S0002", slot: Slot = Slot.RECOMMENDED, fiscal_year: int = FY
-) -> Nomination:
+def active_nomination(staff_id: str = "S0002", slot: Slot = Slot.RECOMMENDED, fiscal_year: int = FY) -> Nomination:
     return Nomination(
         nomination_id="n-existing",
         staff_id=staff_id,
@@ -227,3 +226,8 @@ def test_a_refusal_explains_itself_in_japanese_and_english() -> None:
 
     assert "D001" in refused.value.detail_ja and "推薦枠" in refused.value.detail_ja
     assert "D001" in refused.value.detail_en and "recommended slot" in refused.value.detail_en
+
+
+def test_a_nomination_of_a_closed_fiscal_year_can_no_longer_be_withdrawn() -> None:
+    with pytest.raises(FiscalYearClosed):
+        withdraw(active_nomination(), reason="本人の希望", at=AT, fiscal_year_closed=True)

@@ -1,0 +1,446 @@
+"""HTTP: roster imports, nominations and withdrawals, and the lists the offices read (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, BeforeValidator, Field
+from starlette.datastructures import UploadFile
+
+from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
+from dx_shared.problems import ProblemError
+from dx_shared.service import PoolDep, SettingsDep
+from dx_shared.settings import Settings
+from nomination import domain, use_cases
+from nomination.csv_import import RowProblem, normalise_code
+from nomination.domain import NominationRefused, NominationRequest, NominationStatus, Slot
+from nomination.repository import NominationFilter, NominationView, PostgresRepository
+
+router = APIRouter(prefix="/api/v1", tags=["nomination"])
+
+FiscalYear = Annotated[int, BeforeValidator(parse_fiscal_year)]
+Code = Annotated[str, BeforeValidator(lambda value: normalise_code(value) if isinstance(value, str) else value)]
+
+REFUSAL_STATUS: dict[str, int] = {
+    domain.QuotaExceeded.code: 409,
+    domain.NotNew.code: 409,
+    domain.AlreadyNominated.code: 409,
+    domain.FiscalYearClosed.code: 409,
+    domain.AlreadyWithdrawn.code: 409,
+    domain.NominationNotFound.code: 404,
+    domain.UnknownStaff.code: 422,
+    domain.UnknownDepartment.code: 422,
+    domain.DepartmentInactive.code: 422,
+    domain.NotOwnDepartment.code: 422,
+}
+
+CSV_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The CSV file as it is (UTF-8, UTF-8 with BOM or Shift_JIS; Japanese or English headers), "
+        "either as the raw body or as the multipart field `file`.",
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
+        },
+    }
+}
+
+
+# ---- wire shapes ------------------------------------------------------------------------------
+
+
+class BadRow(BaseModel):
+    line: int | None = Field(description="line in the file (1 = header); null when it concerns the whole file")
+    code: str
+    message_ja: str
+    message_en: str
+
+
+class ChangedRowOut(BaseModel):
+    key: str = Field(description="department code or staff id")
+    fields: list[str]
+
+
+class ImportSummary(BaseModel):
+    added: int
+    changed: int
+    unchanged: int
+    removed: int
+
+
+class ImportOut(BaseModel):
+    kind: Literal["departments", "staff"]
+    fiscal_year: int
+    dry_run: bool
+    applied: bool = Field(description="true when something was written and an event emitted")
+    encoding: str
+    rows: int
+    summary: ImportSummary
+    added: list[str]
+    changed: list[ChangedRowOut]
+    removed: list[str]
+    total: int = Field(description="size of the fiscal year's list after the import (or as it would be)")
+    ignored_columns: list[str]
+    event_id: str | None
+
+
+class NominationIn(BaseModel):
+    staff_id: Code
+    fiscal_year: FiscalYear
+    slot: Slot
+    department_code: Code | None = Field(
+        None, description="the nominating department; it must be the nominee's own (defaults to it)"
+    )
+
+
+class WithdrawalIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class NominationOut(BaseModel):
+    nomination_id: str
+    staff_id: str
+    staff_name: str | None
+    department_code: str
+    department_name: str | None
+    fiscal_year: int
+    slot: Slot
+    status: NominationStatus
+    nominated_at: datetime
+    withdrawn_at: datetime | None
+    withdrawal_reason: str | None
+
+
+class NominationPage(BaseModel):
+    items: list[NominationOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    name: str
+    bureau: str
+    active: bool
+
+
+class RecommendedSlotOut(BaseModel):
+    used: bool
+    nomination: NominationOut | None
+
+
+class DepartmentNominationsOut(BaseModel):
+    fiscal_year: int
+    department: DepartmentOut
+    recommended_slot: RecommendedSlotOut
+    self_slot: list[NominationOut]
+    withdrawn: list[NominationOut]
+
+
+class SheetRowOut(BaseModel):
+    line: int
+    staff_id: str
+    slot: Slot | None
+    department_code: str | None
+    outcome: Literal["accepted", "refused"]
+    nomination_id: str | None = None
+    code: str | None = None
+    message_ja: str | None = None
+    message_en: str | None = None
+
+
+class SheetSummary(BaseModel):
+    accepted: int
+    refused: int
+
+
+class SheetOut(BaseModel):
+    fiscal_year: int
+    dry_run: bool
+    encoding: str
+    summary: SheetSummary
+    results: list[SheetRowOut]
+
+
+# ---- roster imports ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/departments/import",
+    response_model=ImportOut,
+    summary="所属一覧の取込み — import a fiscal year's department list (CSV)",
+    openapi_extra=CSV_BODY,
+)
+async def import_departments(
+    request: Request, pool: PoolDep, settings: SettingsDep, fiscal_year: FiscalYear, dry_run: bool = False
+) -> ImportOut:
+    raw = await _uploaded_csv(request, settings)
+    return _import_out(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
+
+
+@router.post(
+    "/staff/import",
+    response_model=ImportOut,
+    summary="職員名簿の取込み — import a fiscal year's staff roster (CSV)",
+    openapi_extra=CSV_BODY,
+)
+async def import_staff(
+    request: Request, pool: PoolDep, settings: SettingsDep, fiscal_year: FiscalYear, dry_run: bool = False
+) -> ImportOut:
+    raw = await _uploaded_csv(request, settings)
+    return _import_out(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
+
+
+async def _uploaded_csv(request: Request, settings: Settings) -> bytes:
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ProblemError(
+                status=422,
+                code="MISSING_FILE",
+                title_en="The multipart body has no `file` field",
+                title_ja="ファイル（file）が添付されていません",
+            )
+        raw = await upload.read()
+    else:
+        raw = await request.body()
+    if len(raw) > settings.max_upload_bytes:
+        raise ProblemError(
+            status=413,
+            code="PAYLOAD_TOO_LARGE",
+            title_en="The file is too large",
+            title_ja="ファイルが大きすぎます",
+            detail=f"The limit is {settings.max_upload_bytes} bytes.",
+        )
+    return raw
+
+
+def _bad_rows(problems: tuple[RowProblem, ...]) -> list[dict[str, Any]]:
+    return [BadRow(**problem.__dict__).model_dump() for problem in problems]
+
+
+def _import_out(report: use_cases.ImportReport) -> ImportOut:
+    summary = ImportSummary(
+        added=len(report.added), changed=len(report.changed), unchanged=report.unchanged, removed=len(report.removed)
+    )
+    if report.rejected:
+        raise ProblemError(
+            status=422,
+            code="IMPORT_REJECTED",
+            title_en="The file has errors; nothing was imported",
+            title_ja="ファイルに誤りがあるため、取り込みませんでした",
+            detail=f"{len(report.bad_rows)} problem(s); see bad_rows.",
+            kind=report.list_name,
+            fiscal_year=report.fiscal_year,
+            dry_run=report.dry_run,
+            encoding=report.encoding,
+            rows=report.rows,
+            bad_rows=_bad_rows(report.bad_rows),
+        )
+    return ImportOut(
+        kind=report.list_name,
+        fiscal_year=report.fiscal_year,
+        dry_run=report.dry_run,
+        applied=report.applied,
+        encoding=report.encoding,
+        rows=report.rows,
+        summary=summary,
+        added=list(report.added),
+        changed=[ChangedRowOut(key=key, fields=list(fields)) for key, fields in report.changed],
+        removed=list(report.removed),
+        total=report.total,
+        ignored_columns=list(report.ignored_columns),
+        event_id=report.event_id,
+    )
+
+
+# ---- nominations ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/nominations",
+    status_code=201,
+    response_model=NominationOut,
+    summary="推薦・自薦 — nominate a staff member for a fiscal year (recommended or self slot)",
+)
+async def create_nomination(body: NominationIn, pool: PoolDep, response: Response) -> NominationOut:
+    request = NominationRequest(
+        staff_id=body.staff_id, fiscal_year=body.fiscal_year, slot=body.slot, department_code=body.department_code
+    )
+    try:
+        nomination = await use_cases.nominate(pool, request)
+    except NominationRefused as refusal:
+        raise refusal_problem(refusal) from refusal
+    response.headers["Location"] = f"/api/v1/nominations/{nomination.nomination_id}"
+    return await _nomination_out(pool, nomination.nomination_id)
+
+
+@router.post(
+    "/nominations/{nomination_id}/withdraw",
+    response_model=NominationOut,
+    summary="取下げ — withdraw a nomination (frees the slot)",
+)
+async def withdraw_nomination(nomination_id: str, body: WithdrawalIn, pool: PoolDep) -> NominationOut:
+    try:
+        withdrawn = await use_cases.withdraw(pool, _nomination_id(nomination_id), body.reason)
+    except NominationRefused as refusal:
+        raise refusal_problem(refusal) from refusal
+    return await _nomination_out(pool, withdrawn.nomination_id)
+
+
+@router.post(
+    "/nominations/import",
+    response_model=SheetOut,
+    summary="推薦・自薦一覧の取込み — nominate from a CSV sheet, each row judged on its own",
+    openapi_extra=CSV_BODY,
+)
+async def import_nominations(
+    request: Request, pool: PoolDep, settings: SettingsDep, fiscal_year: FiscalYear, dry_run: bool = False
+) -> SheetOut:
+    raw = await _uploaded_csv(request, settings)
+    report = await use_cases.import_nomination_sheet(pool, fiscal_year, raw, dry_run=dry_run)
+    if report.file_problems:
+        raise ProblemError(
+            status=422,
+            code="IMPORT_REJECTED",
+            title_en="The file cannot be read; nothing was imported",
+            title_ja="ファイルを読み取れないため、取り込みませんでした",
+            kind="nominations",
+            fiscal_year=fiscal_year,
+            dry_run=dry_run,
+            bad_rows=_bad_rows(report.file_problems),
+        )
+    results = [_sheet_row_out(result) for result in report.results]
+    accepted = sum(1 for result in results if result.outcome == "accepted")
+    return SheetOut(
+        fiscal_year=fiscal_year,
+        dry_run=dry_run,
+        encoding=report.encoding,
+        summary=SheetSummary(accepted=accepted, refused=len(results) - accepted),
+        results=results,
+    )
+
+
+def _sheet_row_out(result: use_cases.SheetRowResult) -> SheetRowOut:
+    return SheetRowOut(
+        line=result.line,
+        staff_id=result.staff_id,
+        slot=Slot(result.slot) if result.slot else None,
+        department_code=result.department_code,
+        outcome="accepted" if result.nomination else "refused",
+        nomination_id=result.nomination.nomination_id if result.nomination else None,
+        code=result.refusal_code,
+        message_ja=result.message_ja,
+        message_en=result.message_en,
+    )
+
+
+@router.get("/nominations", response_model=NominationPage, summary="推薦・自薦の一覧 — list nominations")
+async def list_nominations(
+    pool: PoolDep,
+    fiscal_year: FiscalYear | None = None,
+    department_code: Code | None = None,
+    slot: Slot | None = None,
+    status: NominationStatus | None = None,
+    staff_id: Code | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> NominationPage:
+    where = NominationFilter(
+        fiscal_year=fiscal_year, department_code=department_code, slot=slot, status=status, staff_id=staff_id
+    )
+    async with pool.acquire() as conn:
+        views, total = await PostgresRepository(conn).find_nominations(
+            where, limit=page_size, offset=(page - 1) * page_size
+        )
+    return NominationPage(items=[_out(view) for view in views], page=page, page_size=page_size, total=total)
+
+
+@router.get("/nominations/{nomination_id}", response_model=NominationOut, summary="one nomination")
+async def get_nomination(nomination_id: str, pool: PoolDep) -> NominationOut:
+    return await _nomination_out(pool, _nomination_id(nomination_id))
+
+
+@router.get(
+    "/departments/{code}/nominations",
+    response_model=DepartmentNominationsOut,
+    summary="所属の推薦状況 — a department's recommended slot and self-slot applicants in a fiscal year",
+)
+async def department_nominations(
+    code: str, pool: PoolDep, fiscal_year: FiscalYear | None = None
+) -> DepartmentNominationsOut:
+    year = fiscal_year if fiscal_year is not None else fiscal_year_of(datetime.now(UTC))
+    department_code = normalise_code(code)
+    async with pool.acquire() as conn:
+        repo = PostgresRepository(conn)
+        department = await repo.department(year, department_code)
+        if department is None:
+            raise refusal_problem(
+                domain.UnknownDepartment(
+                    f"所属コード {department_code} は{year}年度の所属一覧にありません。",
+                    f"Department {department_code} is not in the FY{year} department list.",
+                ),
+                status=404,
+            )
+        views, _ = await repo.find_nominations(NominationFilter(fiscal_year=year, department_code=department_code))
+    active = [view for view in views if view.nomination.is_active]
+    holder = next((view for view in active if view.nomination.slot is Slot.RECOMMENDED), None)
+    return DepartmentNominationsOut(
+        fiscal_year=year,
+        department=DepartmentOut(**department.__dict__),
+        recommended_slot=RecommendedSlotOut(used=holder is not None, nomination=_out(holder) if holder else None),
+        self_slot=[_out(view) for view in active if view.nomination.slot is Slot.SELF],
+        withdrawn=[_out(view) for view in views if not view.nomination.is_active],
+    )
+
+
+def refusal_problem(refusal: NominationRefused, status: int | None = None) -> ProblemError:
+    return ProblemError(
+        status=status or REFUSAL_STATUS.get(refusal.code, 409),
+        code=refusal.code,
+        title_en=refusal.title_en,
+        title_ja=refusal.title_ja,
+        detail=refusal.detail_en,
+        detail_ja=refusal.detail_ja,
+        rule=refusal.rule or None,
+    )
+
+
+def _nomination_id(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError as exc:
+        raise refusal_problem(domain.nomination_not_found(text)) from exc
+
+
+async def _nomination_out(pool: Any, nomination_id: str) -> NominationOut:
+    async with pool.acquire() as conn:
+        view = await PostgresRepository(conn).nomination_view(nomination_id)
+    if view is None:
+        raise refusal_problem(domain.nomination_not_found(nomination_id))
+    return _out(view)
+
+
+def _out(view: NominationView) -> NominationOut:
+    nomination = view.nomination
+    return NominationOut(
+        nomination_id=nomination.nomination_id,
+        staff_id=nomination.staff_id,
+        staff_name=view.staff_name,
+        department_code=nomination.department_code,
+        department_name=view.department_name,
+        fiscal_year=nomination.fiscal_year,
+        slot=nomination.slot,
+        status=nomination.status,
+        nominated_at=nomination.nominated_at,
+        withdrawn_at=nomination.withdrawn_at,
+        withdrawal_reason=nomination.withdrawal_reason,
+    )
