@@ -375,6 +375,7 @@ def import_completion(
     occurred_at: datetime,
     recorded_at: datetime,
     *,
+    on_roster: bool | None = None,
     success: bool | None = None,
     score: float | None = None,
 ) -> Completion:
@@ -383,6 +384,8 @@ def import_completion(
         raise UnknownSession("no such session")
     if not staff_id.strip():
         raise InvalidSession("staff_id must not be blank")
+    if not person_is_known(on_roster):
+        raise UnknownStaff(f"not on the FY{fiscal_year_of(occurred_at)} roster")
     return Completion(
         completion_id=deterministic_id(
             "training.completion.import", session.session_id, staff_id, occurred_at.isoformat()

@@ -147,3 +147,8 @@ def test_roles_are_read_from_their_header_values_and_unknown_values_are_no_role(
     assert role_named(" HR_OFFICE ") is Role.HR_OFFICE
     assert role_named("admin") is None
     assert role_named(None) is None
+
+
+def test_an_imported_completion_of_someone_not_on_that_years_roster_is_refused() -> None:
+    with pytest.raises(UnknownStaff):
+        import_completion(E_LEARNING, "ZZ", datetime(2025, 5, 1, tzinfo=JST), NOW, on_roster=False)

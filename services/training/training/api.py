@@ -1,0 +1,500 @@
+"""HTTP for the training service: sessions, curricula, attendance, backfill, waivers and the webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dx_shared.calendar import parse_fiscal_year
+from dx_shared.contracts import Audience, Method, MoveOn
+from dx_shared.logging import get_logger
+from dx_shared.problems import ProblemError
+from dx_shared.service import PoolDep, SettingsDep
+from training import handlers
+from training.backfill import BackfillUnreadable, read_backfill
+from training.domain import (
+    ActorRequired,
+    AttendanceNotApplicable,
+    CapacityExceeded,
+    Completion,
+    CurriculumRevision,
+    CurriculumSessionMismatch,
+    EmptyCurriculum,
+    InvalidSession,
+    InvalidStage,
+    ReasonRequired,
+    Session,
+    SessionAlreadyExists,
+    TrainingRuleViolation,
+    UnknownSession,
+    UnknownStaff,
+    Waiver,
+    WaiverNotPermitted,
+    role_named,
+)
+from training.statements import UnsupportedPayload, read_document
+from training.webhook import WebhookRefused, WebhookVerifier, parse_json
+
+log = get_logger(__name__)
+router = APIRouter()
+
+ROLE_HEADER = "X-DX-Role"
+
+_STATUS_OF: dict[type[TrainingRuleViolation], int] = {
+    UnknownSession: 404,
+    UnknownStaff: 422,
+    CapacityExceeded: 409,
+    AttendanceNotApplicable: 409,
+    SessionAlreadyExists: 409,
+    InvalidSession: 422,
+    InvalidStage: 422,
+    EmptyCurriculum: 422,
+    CurriculumSessionMismatch: 422,
+    WaiverNotPermitted: 403,
+    ActorRequired: 422,
+    ReasonRequired: 422,
+}
+
+
+def _problem(error: TrainingRuleViolation) -> ProblemError:
+    return ProblemError(
+        status=_STATUS_OF.get(type(error), 422),
+        code=error.code,
+        title_en=error.title_en,
+        title_ja=error.title_ja,
+        detail=error.detail,
+        **{key: value for key, value in error.facts.items() if value is not None},
+    )
+
+
+def _unavailable(exc: Exception) -> ProblemError:
+    log.warning("database_unavailable", error=type(exc).__name__)
+    return ProblemError(
+        status=503,
+        code="SERVICE_UNAVAILABLE",
+        title_en="The database is unavailable; nothing was recorded, please retry",
+        title_ja="データベースに接続できません。何も記録されていません。再送してください",
+    )
+
+
+_INFRASTRUCTURE_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+
+# ---- wire shapes ------------------------------------------------------------------------------
+
+FiscalYear = Annotated[int | str, Field(description="2025, FY2025, R7 or 令和7年度", examples=[2025])]
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str | None = Field(None, min_length=1, max_length=200, description="generated when absent")
+    fiscal_year: FiscalYear
+    method: Method
+    audience: Audience
+    stage: int | None = Field(None, description="1-5, for audience `promoter` only")
+    title: str = Field(min_length=1, max_length=500)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    capacity: int | None = None
+    move_on: MoveOn = MoveOn.COMPLETED
+    xapi_activity_id: str | None = Field(None, min_length=1, max_length=500)
+
+
+class SessionView(BaseModel):
+    session_id: str
+    fiscal_year: int
+    method: Method
+    audience: Audience
+    stage: int | None
+    title: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    capacity: int | None
+    move_on: MoveOn
+    xapi_activity_id: str | None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionView:
+        return cls(**session.__dict__)
+
+
+class CurriculumRequest(BaseModel):
+    session_ids: list[str] = Field(max_length=500)
+
+
+class RevisionView(BaseModel):
+    revision: int
+    session_ids: list[str]
+    published_at: datetime
+
+
+class CurriculumView(BaseModel):
+    fiscal_year: int
+    stage: int
+    revision: int
+    session_ids: list[str]
+    published_at: datetime
+    changed: bool = Field(description="whether this request published a new revision")
+    revisions: list[RevisionView] = Field(description="every published revision, oldest first")
+
+    @classmethod
+    def of(cls, state: handlers.CurriculumState) -> CurriculumView:
+        latest: CurriculumRevision = state.latest
+        return cls(
+            fiscal_year=latest.fiscal_year,
+            stage=latest.stage,
+            revision=latest.revision,
+            session_ids=list(latest.session_ids),
+            published_at=state.published_at,
+            changed=state.changed,
+            revisions=[
+                RevisionView(revision=r.revision, session_ids=list(r.session_ids), published_at=at)
+                for r, at in state.history
+            ],
+        )
+
+
+class AttendanceRequest(BaseModel):
+    staff_ids: list[str] = Field(min_length=1, max_length=1000)
+    occurred_at: AwareDatetime | None = Field(None, description="default: the session's end, else its start")
+
+
+class CompletionView(BaseModel):
+    completion_id: str
+    session_id: str
+    staff_id: str
+    fiscal_year: int
+    method: Method
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    success: bool | None = None
+    score: float | None = None
+
+    @classmethod
+    def of(cls, completion: Completion) -> CompletionView:
+        return cls(**{**completion.__dict__, "source": completion.source.value})
+
+
+class AttendanceView(BaseModel):
+    session_id: str
+    recorded: list[CompletionView]
+    already_recorded: list[str] = Field(description="staff ids whose completion of this session existed")
+
+
+class WaiverRequest(BaseModel):
+    session_id: str = Field(min_length=1, max_length=200)
+    staff_id: str = Field(min_length=1, max_length=200)
+    actor: str = Field("", max_length=200)
+    reason: str = Field("", max_length=2000)
+    fiscal_year: FiscalYear | None = Field(None, description="default: the session's fiscal year")
+
+
+class WaiverView(BaseModel):
+    waiver_id: str
+    session_id: str
+    staff_id: str
+    fiscal_year: int
+    actor: str
+    reason: str
+    recorded_at: datetime
+    created: bool
+
+    @classmethod
+    def of(cls, waiver: Waiver, created: bool) -> WaiverView:
+        return cls(**waiver.__dict__, created=created)
+
+
+class ImportRowView(BaseModel):
+    line: int
+    status: str = Field(description="recorded / duplicate / rejected")
+    completion_id: str | None = None
+    code: str | None = None
+    detail: str | None = None
+
+
+class ImportView(BaseModel):
+    recorded: int
+    duplicates: int
+    rejected: int
+    rows: list[ImportRowView]
+
+
+class WebhookReceipt(BaseModel):
+    status: handlers.ReceiptStatus
+    completion: CompletionView | None = None
+    unmatched_id: str | None = None
+    reason: str | None = None
+    move_on: str | None = None
+
+
+def _fiscal_year(value: int | str) -> int:
+    try:
+        return parse_fiscal_year(value)
+    except ValueError as exc:
+        raise ProblemError(
+            status=422,
+            code="INVALID_FISCAL_YEAR",
+            title_en="Not a fiscal year",
+            title_ja="年度の指定が正しくありません",
+            detail=str(value),
+        ) from exc
+
+
+# ---- sessions ---------------------------------------------------------------------------------
+
+
+@router.post("/api/v1/sessions", status_code=201, response_model=SessionView, tags=["sessions"])
+async def schedule_session(body: SessionRequest, pool: PoolDep, response: Response) -> SessionView:
+    """Schedules a session (SessionScheduled). The same session again answers 200 and changes nothing."""
+    fiscal_year = _fiscal_year(body.fiscal_year)
+    requested = Session(
+        session_id=body.session_id or f"FY{fiscal_year}-{uuid.uuid4().hex[:12]}",
+        fiscal_year=fiscal_year,
+        method=body.method,
+        audience=body.audience,
+        title=body.title,
+        move_on=body.move_on,
+        stage=body.stage,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        capacity=body.capacity,
+        xapi_activity_id=body.xapi_activity_id,
+    )
+    try:
+        session, created = await handlers.schedule(pool, requested)
+    except TrainingRuleViolation as exc:
+        raise _problem(exc) from exc
+    except asyncpg.UniqueViolationError as exc:
+        raise ProblemError(
+            status=409,
+            code="XAPI_ACTIVITY_TAKEN",
+            title_en="Another session already has this xAPI activity id",
+            title_ja="このxAPIアクティビティIDは別の研修で使われています",
+        ) from exc
+    if not created:
+        response.status_code = 200
+    return SessionView.of(session)
+
+
+@router.get("/api/v1/sessions", response_model=list[SessionView], tags=["sessions"])
+async def list_sessions(pool: PoolDep, fiscal_year: str | None = None) -> list[SessionView]:
+    year = _fiscal_year(fiscal_year) if fiscal_year else None
+    return [SessionView.of(session) for session in await handlers.sessions(pool, year)]
+
+
+# ---- curricula --------------------------------------------------------------------------------
+
+
+@router.put("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
+async def set_curriculum(fiscal_year: str, stage: int, body: CurriculumRequest, pool: PoolDep) -> CurriculumView:
+    """Sets the required sessions of a stage; a change publishes the next revision (CurriculumPublished)."""
+    try:
+        state = await handlers.publish_curriculum(pool, _fiscal_year(fiscal_year), stage, body.session_ids)
+    except TrainingRuleViolation as exc:
+        raise _problem(exc) from exc
+    return CurriculumView.of(state)
+
+
+@router.get("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
+async def get_curriculum(fiscal_year: str, stage: int, pool: PoolDep) -> CurriculumView:
+    state = await handlers.curriculum(pool, _fiscal_year(fiscal_year), stage)
+    if state is None:
+        raise ProblemError(
+            status=404,
+            code="UNKNOWN_CURRICULUM",
+            title_en="No curriculum has been published for this stage and fiscal year",
+            title_ja="この年度・ステージのカリキュラムは公開されていません",
+        )
+    return CurriculumView.of(state)
+
+
+# ---- attendance, backfill, waivers, completions -----------------------------------------------
+
+
+@router.post("/api/v1/sessions/{session_id}/attendance", response_model=AttendanceView, tags=["completions"])
+async def record_attendance(session_id: str, body: AttendanceRequest, pool: PoolDep) -> AttendanceView:
+    """Classroom / hands-on attendance: SessionCompleted (source=attendance) per person newly present."""
+    try:
+        recorded, already = await handlers.record_attendance(pool, session_id, body.staff_ids, body.occurred_at)
+    except TrainingRuleViolation as exc:
+        raise _problem(exc) from exc
+    return AttendanceView(
+        session_id=session_id, recorded=[CompletionView.of(c) for c in recorded], already_recorded=already
+    )
+
+
+@router.post(
+    "/api/v1/completions/import",
+    response_model=ImportView,
+    tags=["completions"],
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
+)
+async def import_completions(request: Request, pool: PoolDep, settings: SettingsDep) -> ImportView:
+    """CSV backfill of past completions (source=import); a row already imported is reported `duplicate`."""
+    raw = await _read_limited(request, settings.max_upload_bytes)
+    try:
+        rows = read_backfill(raw)
+    except BackfillUnreadable as exc:
+        raise ProblemError(
+            status=400, code=exc.code, title_en=exc.title_en, title_ja=exc.title_ja, detail=str(exc)
+        ) from exc
+    outcomes = await handlers.import_completions(pool, rows)
+    views = [ImportRowView(**outcome.__dict__) for outcome in outcomes]
+    return ImportView(
+        recorded=sum(v.status == "recorded" for v in views),
+        duplicates=sum(v.status == "duplicate" for v in views),
+        rejected=sum(v.status == "rejected" for v in views),
+        rows=views,
+    )
+
+
+@router.post("/api/v1/completions/waive", status_code=201, response_model=WaiverView, tags=["completions"])
+async def waive_completion(
+    body: WaiverRequest,
+    pool: PoolDep,
+    response: Response,
+    role: Annotated[str | None, Header(alias=ROLE_HEADER, description="dx_office or hr_office")] = None,
+) -> WaiverView:
+    """Records a waiver (CompletionWaived); the same person, session and year again answers 200."""
+    try:
+        waiver, created = await handlers.waive(
+            pool,
+            role_named(role),
+            session_id=body.session_id,
+            staff_id=body.staff_id,
+            actor=body.actor,
+            reason=body.reason,
+            fiscal_year=_fiscal_year(body.fiscal_year) if body.fiscal_year is not None else None,
+        )
+    except TrainingRuleViolation as exc:
+        raise _problem(exc) from exc
+    if not created:
+        response.status_code = 200
+    return WaiverView.of(waiver, created)
+
+
+@router.get("/api/v1/completions", response_model=list[CompletionView], tags=["completions"])
+async def list_completions(
+    pool: PoolDep,
+    fiscal_year: str | None = None,
+    session_id: str | None = None,
+    staff_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> list[dict[str, Any]]:
+    return await handlers.completions(
+        pool,
+        fiscal_year=_fiscal_year(fiscal_year) if fiscal_year else None,
+        session_id=session_id,
+        staff_id=staff_id,
+        limit=limit,
+    )
+
+
+@router.get("/api/v1/completions/unmatched", tags=["completions"])
+async def list_unmatched(pool: PoolDep, limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> list[dict[str, Any]]:
+    """Reported results naming an unknown session or person, newest first."""
+    return await handlers.unmatched(pool, limit)
+
+
+# ---- the e-learning webhook -------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _verifier(secrets: str) -> WebhookVerifier:
+    verifier = WebhookVerifier(secrets.split())
+    if verifier.unusable_secrets:
+        log.warning("webhook_secret_unusable", count=verifier.unusable_secrets)
+    return verifier
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(
+        status=413,
+        code="PAYLOAD_TOO_LARGE",
+        title_en=f"The body is larger than {limit} bytes",
+        title_ja=f"本文が上限（{limit}バイト）を超えています",
+    )
+
+
+def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
+    if isinstance(error, UnsupportedPayload):
+        return ProblemError(
+            status=422,
+            code=error.code,
+            title_en=error.title_en,
+            title_ja=error.title_ja,
+            detail=error.detail,
+            errors=error.errors,
+        )
+    return ProblemError(
+        status=error.status, code=error.code, title_en=error.title_en, title_ja=error.title_ja, detail=error.detail
+    )
+
+
+@router.post(
+    "/webhooks/elearning",
+    response_model=WebhookReceipt,
+    tags=["webhooks"],
+    responses={
+        202: {"model": WebhookReceipt, "description": "recorded without a completion (not met / unmatched)"},
+        400: {"description": "missing or garbled webhook headers, malformed or non-UTF-8 JSON"},
+        401: {"description": "signature matches no configured secret, or timestamp beyond ±5 minutes"},
+        413: {"description": "body over the limit (256 KiB)"},
+        422: {"description": "JSON that is neither a completion document nor an xAPI statement"},
+    },
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
+async def elearning_webhook(
+    request: Request, pool: PoolDep, settings: SettingsDep, response: Response
+) -> WebhookReceipt:
+    """A completion from the e-learning platform, signed per Standard Webhooks.
+
+    Body: `{"type": "completion", "session_id", "staff_id", "occurred_at", "success"?, "score"?,
+    "completion_id"?}` or an xAPI statement. 200 = a completion was recorded (or this delivery/statement
+    was already received); 202 = recorded without a completion. Any 2xx means it is durably stored.
+    """
+    body = await _read_limited(request, settings.max_body_bytes)
+    try:
+        delivery = _verifier(settings.webhook_secrets).verify(body, dict(request.headers))
+        reported = read_document(parse_json(delivery), webhook_id=delivery.webhook_id, sent_at=delivery.sent_at)
+    except (WebhookRefused, UnsupportedPayload) as exc:
+        log.info("webhook_refused", code=exc.code)
+        raise _refused(exc) from exc
+    try:
+        receipt = await handlers.receive_report(pool, delivery.webhook_id, reported, delivery.text)
+    except _INFRASTRUCTURE_ERRORS as exc:
+        raise _unavailable(exc) from exc
+    log.info("webhook_received", webhook_id=delivery.webhook_id, status=receipt.status.value)
+    if receipt.status in {
+        handlers.ReceiptStatus.NOT_MET,
+        handlers.ReceiptStatus.UNMATCHED,
+        handlers.ReceiptStatus.IGNORED,
+    }:
+        response.status_code = 202
+    return WebhookReceipt(
+        status=receipt.status,
+        completion=CompletionView.of(receipt.completion) if receipt.completion else None,
+        unmatched_id=receipt.unmatched_id,
+        reason=receipt.reason,
+        move_on=receipt.extra.get("move_on"),
+    )

@@ -1,0 +1,396 @@
+"""The training use cases: load → decide (domain) → save the effect and its events in one transaction.
+
+The HTTP layer (api.py) and the bus subscriber below call these; none of them holds a rule of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+
+from dx_shared import contracts as c
+from dx_shared.calendar import fiscal_year_of
+from dx_shared.consumer import Subscription
+from dx_shared.envelope import CloudEvent, deterministic_id, new_event
+from dx_shared.logging import get_logger
+from dx_shared.outbox import enqueue
+from training.backfill import BackfillRow, BackfillRowError
+from training.domain import (
+    Completion,
+    CurriculumRevision,
+    ReportedResult,
+    Role,
+    Session,
+    TrainingRuleViolation,
+    UnmatchedReason,
+    Waiver,
+    attendance_time,
+    complete_from_report,
+    curriculum_event_id,
+    import_completion,
+    reschedule_is_repeat,
+    revise_curriculum,
+    schedule_session,
+    session_refs,
+    take_attendance,
+    unmatched_id_for,
+    unmatched_reason,
+    waive_completion,
+)
+from training.repository import TrainingRepository
+
+log = get_logger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+
+def session_completed_event(completion: Completion) -> CloudEvent:
+    return new_event(
+        c.SessionCompleted(
+            completion_id=completion.completion_id,
+            session_id=completion.session_id,
+            staff_id=completion.staff_id,
+            fiscal_year=completion.fiscal_year,
+            method=completion.method,
+            occurred_at=completion.occurred_at,
+            recorded_at=completion.recorded_at,
+            source=completion.source,
+            success=completion.success,
+            score=completion.score,
+        ),
+        subject=completion.staff_id,
+        event_id=deterministic_id("training.SessionCompleted", completion.completion_id),
+        time=completion.recorded_at,
+    )
+
+
+def session_scheduled_event(session: Session) -> CloudEvent:
+    return new_event(
+        c.SessionScheduled(
+            session_id=session.session_id,
+            fiscal_year=session.fiscal_year,
+            method=session.method,
+            audience=session.audience,
+            stage=session.stage,
+            title=session.title,
+            starts_at=session.starts_at,
+            ends_at=session.ends_at,
+            capacity=session.capacity,
+            move_on=session.move_on,
+            xapi_activity_id=session.xapi_activity_id,
+        ),
+        event_id=deterministic_id("training.SessionScheduled", session.session_id),
+    )
+
+
+def curriculum_published_event(revision: CurriculumRevision) -> CloudEvent:
+    return new_event(
+        c.CurriculumPublished(
+            fiscal_year=revision.fiscal_year,
+            stage=revision.stage,
+            session_ids=list(revision.session_ids),
+            revision=revision.revision,
+        ),
+        event_id=curriculum_event_id(revision),
+    )
+
+
+def completion_waived_event(waiver: Waiver) -> CloudEvent:
+    return new_event(
+        c.CompletionWaived(
+            waiver_id=waiver.waiver_id,
+            session_id=waiver.session_id,
+            staff_id=waiver.staff_id,
+            fiscal_year=waiver.fiscal_year,
+            actor=waiver.actor,
+            reason=waiver.reason,
+            recorded_at=waiver.recorded_at,
+        ),
+        subject=waiver.staff_id,
+        event_id=deterministic_id("training.CompletionWaived", waiver.waiver_id),
+        time=waiver.recorded_at,
+    )
+
+
+# ---- sessions and curricula -------------------------------------------------------------------
+
+
+async def schedule(pool: asyncpg.Pool, requested: Session) -> tuple[Session, bool]:
+    """Returns the session and whether it was new (a repeat of the same session changes nothing)."""
+    session = schedule_session(requested)
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        if await repo.add_session(session):
+            await enqueue(conn, session_scheduled_event(session))
+            return session, True
+        existing = await repo.session(session.session_id)
+        assert existing is not None
+        reschedule_is_repeat(existing, session)
+        return existing, False
+
+
+async def sessions(pool: asyncpg.Pool, fiscal_year: int | None) -> list[Session]:
+    async with pool.acquire() as conn:
+        return await TrainingRepository(conn).sessions(fiscal_year)
+
+
+@dataclass(frozen=True)
+class CurriculumState:
+    latest: CurriculumRevision
+    published_at: datetime
+    history: list[tuple[CurriculumRevision, datetime]]
+    changed: bool = False
+
+
+async def publish_curriculum(
+    pool: asyncpg.Pool, fiscal_year: int, stage: int, session_ids: Sequence[str]
+) -> CurriculumState:
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        await repo.lock_curriculum(fiscal_year, stage)
+        history = await repo.curriculum_revisions(fiscal_year, stage)
+        sessions = await repo.sessions_by_id(session_ids)
+        latest = history[-1][0] if history else None
+        revision = revise_curriculum(fiscal_year, stage, session_ids, sessions, latest)
+        if revision is None:
+            assert latest is not None
+            return CurriculumState(latest, history[-1][1], history)
+        published_at = _now()
+        await repo.add_curriculum_revision(revision, published_at)
+        await enqueue(conn, curriculum_published_event(revision))
+        return CurriculumState(revision, published_at, [*history, (revision, published_at)], changed=True)
+
+
+async def curriculum(pool: asyncpg.Pool, fiscal_year: int, stage: int) -> CurriculumState | None:
+    async with pool.acquire() as conn:
+        history = await TrainingRepository(conn).curriculum_revisions(fiscal_year, stage)
+    if not history:
+        return None
+    return CurriculumState(history[-1][0], history[-1][1], history)
+
+
+# ---- reported results (the e-learning webhook) ------------------------------------------------
+
+
+class ReceiptStatus(StrEnum):
+    COMPLETED = "completed"  # a new completion was recorded and SessionCompleted emitted
+    ALREADY_COMPLETED = "already_completed"  # the person had completed this session in that year
+    NOT_MET = "not_met"  # recorded; the session's move_on is not met yet
+    UNMATCHED = "unmatched"  # recorded as unmatched (unknown session or person); CompletionUnmatched
+    IGNORED = "ignored"  # a statement whose verb completes nothing
+    DUPLICATE = "duplicate"  # this delivery or this statement was received before
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: ReceiptStatus
+    completion: Completion | None = None
+    unmatched_id: str | None = None
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def receive_report(pool: asyncpg.Pool, webhook_id: str, reported: ReportedResult | None, body: str) -> Receipt:
+    """Records a verified delivery; returns only after everything it caused is committed."""
+    recorded_at = _now()
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        if not await repo.claim_delivery(webhook_id, recorded_at):
+            return Receipt(ReceiptStatus.DUPLICATE)
+        if reported is None:
+            await repo.settle_delivery(webhook_id, ReceiptStatus.IGNORED, None)
+            return Receipt(ReceiptStatus.IGNORED)
+        if not await repo.claim_report(reported, webhook_id, recorded_at, body):
+            await repo.settle_delivery(webhook_id, ReceiptStatus.DUPLICATE, reported.source_key)
+            return Receipt(ReceiptStatus.DUPLICATE)
+        receipt = await _match_report(conn, repo, reported, recorded_at)
+        await repo.settle_delivery(webhook_id, receipt.status, reported.source_key)
+        await repo.settle_report(reported.source_key, receipt.status)
+        return receipt
+
+
+async def _match_report(
+    conn: asyncpg.Connection, repo: TrainingRepository, reported: ReportedResult, recorded_at: datetime
+) -> Receipt:
+    session = await repo.session_named_by(session_refs(reported.session_ref))
+    on_roster = await repo.on_roster(reported.fiscal_year, reported.staff_id)
+    reason = unmatched_reason(session, on_roster)
+    if reason is not None:
+        unmatched_id = unmatched_id_for(reported.source_key)
+        if await repo.add_unmatched(unmatched_id, reported, reason, recorded_at):
+            await enqueue(conn, _unmatched_event(unmatched_id, reported, reason, recorded_at))
+        return Receipt(ReceiptStatus.UNMATCHED, unmatched_id=unmatched_id, reason=reason.value)
+    assert session is not None
+    shown = await repo.add_progress(session.session_id, reported.staff_id, reported.fiscal_year, reported.outcome)
+    completion = complete_from_report(session, reported, shown, recorded_at)
+    if completion is None:
+        return Receipt(ReceiptStatus.NOT_MET, extra={"move_on": session.move_on.value})
+    if not await repo.add_completion(completion):
+        return Receipt(ReceiptStatus.ALREADY_COMPLETED, completion=completion)
+    await enqueue(conn, session_completed_event(completion))
+    return Receipt(ReceiptStatus.COMPLETED, completion=completion)
+
+
+def _unmatched_event(
+    unmatched_id: str, reported: ReportedResult, reason: UnmatchedReason, received_at: datetime
+) -> CloudEvent:
+    return new_event(
+        c.CompletionUnmatched(
+            unmatched_id=unmatched_id,
+            reason=reason.value,
+            session_ref=reported.session_ref,
+            staff_id=reported.staff_id,
+            received_at=received_at,
+            occurred_at=reported.occurred_at,
+            source=reported.source.value,
+        ),
+        subject=reported.staff_id,
+        event_id=deterministic_id("training.CompletionUnmatched", unmatched_id),
+        time=received_at,
+    )
+
+
+async def completions(
+    pool: asyncpg.Pool, *, fiscal_year: int | None, session_id: str | None, staff_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return await TrainingRepository(conn).completions(
+            fiscal_year=fiscal_year, session_id=session_id, staff_id=staff_id, limit=limit
+        )
+
+
+async def unmatched(pool: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return await TrainingRepository(conn).unmatched(limit)
+
+
+# ---- attendance, backfill, waivers ------------------------------------------------------------
+
+
+async def record_attendance(
+    pool: asyncpg.Pool, session_id: str, staff_ids: Sequence[str], occurred_at: datetime | None
+) -> tuple[list[Completion], list[str]]:
+    """Returns the new completions and the staff ids that were already recorded."""
+    recorded_at = _now()
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        session = await repo.session(session_id, for_update=True)
+        moment = attendance_time(session, occurred_at, recorded_at) if session else recorded_at
+        already = await repo.attendees(session_id)
+        requested = list(dict.fromkeys(staff_id.strip() for staff_id in staff_ids))
+        not_on_roster = await repo.not_on_roster(fiscal_year_of(moment), requested)
+        completions = take_attendance(
+            session,
+            requested,
+            already_attended=already,
+            not_on_roster=not_on_roster,
+            occurred_at=moment,
+            recorded_at=recorded_at,
+        )
+        recorded = []
+        for completion in completions:
+            if await repo.add_completion(completion):
+                await enqueue(conn, session_completed_event(completion))
+                recorded.append(completion)
+        newly_present = {completion.staff_id for completion in recorded}
+        return recorded, [staff_id for staff_id in requested if staff_id not in newly_present]
+
+
+@dataclass(frozen=True)
+class BackfillOutcome:
+    line: int
+    status: str  # recorded / duplicate / rejected
+    completion_id: str | None = None
+    code: str | None = None
+    detail: str | None = None
+
+
+async def import_completions(
+    pool: asyncpg.Pool, rows: Sequence[BackfillRow | BackfillRowError]
+) -> list[BackfillOutcome]:
+    recorded_at = _now()
+    outcomes: list[BackfillOutcome] = []
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        sessions = await repo.sessions_by_id({row.session_id for row in rows if isinstance(row, BackfillRow)})
+        for row in rows:
+            if isinstance(row, BackfillRowError):
+                outcomes.append(BackfillOutcome(row.line, "rejected", code=row.code, detail=row.detail))
+                continue
+            try:
+                completion = import_completion(
+                    sessions.get(row.session_id),
+                    row.staff_id,
+                    row.occurred_at,
+                    recorded_at,
+                    on_roster=await repo.on_roster(fiscal_year_of(row.occurred_at), row.staff_id),
+                    success=row.success,
+                    score=row.score,
+                )
+            except TrainingRuleViolation as exc:
+                outcomes.append(BackfillOutcome(row.line, "rejected", code=exc.code, detail=exc.detail))
+                continue
+            if await repo.add_completion(completion):
+                await enqueue(conn, session_completed_event(completion))
+                outcomes.append(BackfillOutcome(row.line, "recorded", completion.completion_id))
+            else:
+                outcomes.append(BackfillOutcome(row.line, "duplicate", completion.completion_id))
+    return outcomes
+
+
+async def waive(
+    pool: asyncpg.Pool,
+    role: Role | None,
+    *,
+    session_id: str,
+    staff_id: str,
+    actor: str,
+    reason: str,
+    fiscal_year: int | None,
+) -> tuple[Waiver, bool]:
+    """Returns the waiver and whether it is new (one waiver per person, session and fiscal year)."""
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        session = await repo.session(session_id) if role is not None else None
+        waiver = waive_completion(
+            role, session, staff_id, actor=actor, reason=reason, recorded_at=_now(), fiscal_year=fiscal_year
+        )
+        if await repo.add_waiver(waiver):
+            await enqueue(conn, completion_waived_event(waiver))
+            return waiver, True
+        existing = await repo.waiver(waiver.session_id, waiver.staff_id, waiver.fiscal_year)
+        assert existing is not None
+        return existing, False
+
+
+# ---- known staff, from the nomination service's rosters ---------------------------------------
+
+
+async def on_staff_imported(conn: asyncpg.Connection, event: CloudEvent, payload: c.StaffImported) -> None:
+    await TrainingRepository(conn).apply_roster(
+        payload.fiscal_year, [entry.staff_id for entry in payload.staff], payload.removed_staff_ids
+    )
+    log.info(
+        "roster_applied",
+        fiscal_year=payload.fiscal_year,
+        added=len(payload.staff),
+        removed=len(payload.removed_staff_ids),
+    )
+
+
+subscription = Subscription(
+    purpose="rosters",
+    events=[c.StaffImported],
+    handler=on_staff_imported,
+    description="Keeps the staff ids known per fiscal year, to recognise completions of unknown people.",
+)

@@ -1,0 +1,329 @@
+"""SQL for the training schema (asyncpg), on a connection whose transaction the caller owns.
+
+Deduplication is done by the database: inserts of deliveries, reported results, completions and waivers
+use `ON CONFLICT DO NOTHING` on their natural keys, so concurrent copies of the same fact wait for the
+first one to commit and then find it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dx_shared.contracts import Audience, Method, MoveOn
+from training.domain import (
+    Completion,
+    CurriculumRevision,
+    Outcome,
+    ReportedResult,
+    Session,
+    UnmatchedReason,
+    Waiver,
+)
+
+_SESSION_COLUMNS = (
+    "session_id, fiscal_year, method, audience, stage, title, starts_at, ends_at, capacity, move_on, xapi_activity_id"
+)
+
+
+def _session(row: asyncpg.Record) -> Session:
+    return Session(
+        session_id=row["session_id"],
+        fiscal_year=row["fiscal_year"],
+        method=Method(row["method"]),
+        audience=Audience(row["audience"]),
+        title=row["title"],
+        move_on=MoveOn(row["move_on"]),
+        stage=row["stage"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        capacity=row["capacity"],
+        xapi_activity_id=row["xapi_activity_id"],
+    )
+
+
+class TrainingRepository:
+    """The training service's tables, seen through one connection."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    # ---- sessions -----------------------------------------------------------------------------
+
+    async def add_session(self, session: Session) -> bool:
+        inserted = await self._conn.fetchval(
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            " ON CONFLICT (session_id) DO NOTHING RETURNING true",
+            session.session_id,
+            session.fiscal_year,
+            session.method.value,
+            session.audience.value,
+            session.stage,
+            session.title,
+            session.starts_at,
+            session.ends_at,
+            session.capacity,
+            session.move_on.value,
+            session.xapi_activity_id,
+        )
+        return bool(inserted)
+
+    async def session(self, session_id: str, *, for_update: bool = False) -> Session | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = $1{lock}", session_id
+        )
+        return _session(row) if row else None
+
+    async def session_named_by(self, refs: Sequence[str]) -> Session | None:
+        """The session an activity reference names: by its xAPI activity id first, else by session id."""
+        row = await self._conn.fetchrow(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE xapi_activity_id = ANY($1::text[])"
+            " OR session_id = ANY($1::text[])"
+            " ORDER BY (xapi_activity_id = ANY($1::text[])) IS TRUE DESC LIMIT 1",
+            list(refs),
+        )
+        return _session(row) if row else None
+
+    async def sessions(self, fiscal_year: int | None) -> list[Session]:
+        rows = await self._conn.fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE $1::integer IS NULL OR fiscal_year = $1"
+            " ORDER BY fiscal_year, starts_at NULLS LAST, session_id",
+            fiscal_year,
+        )
+        return [_session(row) for row in rows]
+
+    async def sessions_by_id(self, session_ids: Iterable[str]) -> dict[str, Session]:
+        rows = await self._conn.fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ANY($1::text[])", list(session_ids)
+        )
+        return {row["session_id"]: _session(row) for row in rows}
+
+    # ---- curricula ----------------------------------------------------------------------------
+
+    async def lock_curriculum(self, fiscal_year: int, stage: int) -> None:
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('training.curriculum'), $1)", fiscal_year * 10 + stage
+        )
+
+    async def curriculum_revisions(self, fiscal_year: int, stage: int) -> list[tuple[CurriculumRevision, datetime]]:
+        rows = await self._conn.fetch(
+            "SELECT fiscal_year, stage, revision, session_ids, published_at FROM curriculum_revisions"
+            " WHERE fiscal_year = $1 AND stage = $2 ORDER BY revision",
+            fiscal_year,
+            stage,
+        )
+        return [
+            (
+                CurriculumRevision(row["fiscal_year"], row["stage"], row["revision"], tuple(row["session_ids"])),
+                row["published_at"],
+            )
+            for row in rows
+        ]
+
+    async def add_curriculum_revision(self, revision: CurriculumRevision, published_at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO curriculum_revisions (fiscal_year, stage, revision, session_ids, published_at)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            revision.fiscal_year,
+            revision.stage,
+            revision.revision,
+            list(revision.session_ids),
+            published_at,
+        )
+
+    # ---- webhook deliveries and reported results ----------------------------------------------
+
+    async def claim_delivery(self, webhook_id: str, received_at: datetime) -> bool:
+        claimed = await self._conn.fetchval(
+            "INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, 'received')"
+            " ON CONFLICT (webhook_id) DO NOTHING RETURNING true",
+            webhook_id,
+            received_at,
+        )
+        return bool(claimed)
+
+    async def settle_delivery(self, webhook_id: str, status: str, source_key: str | None) -> None:
+        await self._conn.execute(
+            "UPDATE webhook_deliveries SET status = $2, source_key = $3 WHERE webhook_id = $1",
+            webhook_id,
+            status,
+            source_key,
+        )
+
+    async def claim_report(self, reported: ReportedResult, webhook_id: str, recorded_at: datetime, body: str) -> bool:
+        claimed = await self._conn.fetchval(
+            "INSERT INTO reported_results (source_key, webhook_id, source, session_ref, staff_id, occurred_at,"
+            " recorded_at, completed, passed, success, score, status, body)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'received', $12)"
+            " ON CONFLICT (source_key) DO NOTHING RETURNING true",
+            reported.source_key,
+            webhook_id,
+            reported.source.value,
+            reported.session_ref,
+            reported.staff_id,
+            reported.occurred_at,
+            recorded_at,
+            reported.outcome.completed,
+            reported.outcome.passed,
+            reported.success,
+            reported.score,
+            body,
+        )
+        return bool(claimed)
+
+    async def settle_report(self, source_key: str, status: str) -> None:
+        await self._conn.execute("UPDATE reported_results SET status = $2 WHERE source_key = $1", source_key, status)
+
+    async def add_progress(self, session_id: str, staff_id: str, fiscal_year: int, shown: Outcome) -> Outcome:
+        """Adds what a report shows to what the person had shown; returns the sum (row-locked)."""
+        row = await self._conn.fetchrow(
+            "INSERT INTO session_progress AS p (session_id, staff_id, fiscal_year, completed, passed)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (session_id, staff_id, fiscal_year) DO UPDATE"
+            " SET completed = p.completed OR excluded.completed, passed = p.passed OR excluded.passed"
+            " RETURNING completed, passed",
+            session_id,
+            staff_id,
+            fiscal_year,
+            shown.completed,
+            shown.passed,
+        )
+        assert row is not None
+        return Outcome(completed=row["completed"], passed=row["passed"])
+
+    async def add_unmatched(
+        self, unmatched_id: str, reported: ReportedResult, reason: UnmatchedReason, received_at: datetime
+    ) -> bool:
+        inserted = await self._conn.fetchval(
+            "INSERT INTO unmatched_results (unmatched_id, source_key, reason, source, session_ref, staff_id,"
+            " occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            unmatched_id,
+            reported.source_key,
+            reason.value,
+            reported.source.value,
+            reported.session_ref,
+            reported.staff_id,
+            reported.occurred_at,
+            received_at,
+        )
+        return bool(inserted)
+
+    async def unmatched(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            "SELECT unmatched_id, reason, source, session_ref, staff_id, occurred_at, received_at"
+            " FROM unmatched_results ORDER BY received_at DESC, unmatched_id LIMIT $1",
+            limit,
+        )
+        return [dict(row) for row in rows]
+
+    # ---- completions --------------------------------------------------------------------------
+
+    async def add_completion(self, completion: Completion) -> bool:
+        """False when this completion, or another of the same person, session and fiscal year, exists."""
+        inserted = await self._conn.fetchval(
+            "INSERT INTO completions (completion_id, session_id, staff_id, fiscal_year, method, occurred_at,"
+            " recorded_at, source, success, score) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            completion.completion_id,
+            completion.session_id,
+            completion.staff_id,
+            completion.fiscal_year,
+            completion.method.value,
+            completion.occurred_at,
+            completion.recorded_at,
+            completion.source.value,
+            completion.success,
+            completion.score,
+        )
+        return bool(inserted)
+
+    async def attendees(self, session_id: str) -> frozenset[str]:
+        rows = await self._conn.fetch(
+            "SELECT staff_id FROM completions WHERE session_id = $1 AND source = 'attendance'", session_id
+        )
+        return frozenset(row["staff_id"] for row in rows)
+
+    async def completions(
+        self, *, fiscal_year: int | None, session_id: str | None, staff_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            "SELECT completion_id, session_id, staff_id, fiscal_year, method, occurred_at, recorded_at, source,"
+            " success, score FROM completions"
+            " WHERE ($1::integer IS NULL OR fiscal_year = $1) AND ($2::text IS NULL OR session_id = $2)"
+            " AND ($3::text IS NULL OR staff_id = $3)"
+            " ORDER BY occurred_at, completion_id LIMIT $4",
+            fiscal_year,
+            session_id,
+            staff_id,
+            limit,
+        )
+        return [dict(row) for row in rows]
+
+    async def add_waiver(self, waiver: Waiver) -> bool:
+        inserted = await self._conn.fetchval(
+            "INSERT INTO waivers (waiver_id, session_id, staff_id, fiscal_year, actor, reason, recorded_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
+            waiver.waiver_id,
+            waiver.session_id,
+            waiver.staff_id,
+            waiver.fiscal_year,
+            waiver.actor,
+            waiver.reason,
+            waiver.recorded_at,
+        )
+        return bool(inserted)
+
+    async def waiver(self, session_id: str, staff_id: str, fiscal_year: int) -> Waiver | None:
+        row = await self._conn.fetchrow(
+            "SELECT waiver_id, session_id, staff_id, fiscal_year, actor, reason, recorded_at FROM waivers"
+            " WHERE session_id = $1 AND staff_id = $2 AND fiscal_year = $3",
+            session_id,
+            staff_id,
+            fiscal_year,
+        )
+        return Waiver(**dict(row)) if row else None
+
+    # ---- known staff --------------------------------------------------------------------------
+
+    async def on_roster(self, fiscal_year: int, staff_id: str) -> bool | None:
+        """True/False when the year has a roster, None when none has been imported yet."""
+        row = await self._conn.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM roster_staff WHERE fiscal_year = $1 AND staff_id = $2) AS listed"
+            " FROM rosters WHERE fiscal_year = $1",
+            fiscal_year,
+            staff_id,
+        )
+        return None if row is None else bool(row["listed"])
+
+    async def not_on_roster(self, fiscal_year: int, staff_ids: Sequence[str]) -> frozenset[str]:
+        if not await self._conn.fetchval("SELECT true FROM rosters WHERE fiscal_year = $1", fiscal_year):
+            return frozenset()
+        rows = await self._conn.fetch(
+            "SELECT staff_id FROM roster_staff WHERE fiscal_year = $1 AND staff_id = ANY($2::text[])",
+            fiscal_year,
+            list(staff_ids),
+        )
+        return frozenset(staff_ids) - {row["staff_id"] for row in rows}
+
+    async def apply_roster(self, fiscal_year: int, added: Sequence[str], removed: Sequence[str]) -> None:
+        await self._conn.execute(
+            "INSERT INTO rosters (fiscal_year) VALUES ($1) ON CONFLICT (fiscal_year) DO UPDATE SET updated_at = now()",
+            fiscal_year,
+        )
+        if added:
+            await self._conn.execute(
+                "INSERT INTO roster_staff (fiscal_year, staff_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+                fiscal_year,
+                list(added),
+            )
+        if removed:
+            await self._conn.execute(
+                "DELETE FROM roster_staff WHERE fiscal_year = $1 AND staff_id = ANY($2::text[])",
+                fiscal_year,
+                list(removed),
+            )
