@@ -256,7 +256,7 @@ def baseline_contributions(person: BaselinePerson) -> Contributions:
 Audience = Literal["promoter", "all_staff", "managers"]
 
 
-def baseline_session_shift(audience: Audience | None) -> tuple[int, int]:
+def baseline_session_shift(audience: str | None) -> tuple[int, int]:
     """How one more met session of this audience moves (all_staff_sessions, managers_sessions)."""
     if audience == "all_staff":
         return (1, 0)

@@ -1,0 +1,148 @@
+"""HTTP: the reports as JSON under /api/v1/reports, the same as CSV (`.csv`), and the dashboard at `/`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+
+from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
+from dx_shared.problems import ProblemError
+from dx_shared.service import PoolDep, SettingsDep
+from reporting import csv_views, reports
+from reporting.dashboard import render_dashboard
+from reporting.dead_letters import dead_letter_depths
+from reporting.repository import ReportQueries
+
+router = APIRouter(tags=["reports"])
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+FiscalYearQuery = Query(None, description="2024, FY2024, R6 or 令和6年度; defaults to the current fiscal year")
+
+
+def _fiscal_year(text: str | None, default: int | None = None) -> int:
+    if text is None or text == "":
+        return default if default is not None else int(fiscal_year_of(datetime.now(UTC)))
+    try:
+        return int(parse_fiscal_year(text))
+    except ValueError as exc:
+        raise ProblemError(
+            status=422, code="INVALID_FISCAL_YEAR", title_en="Not a fiscal year",
+            title_ja="年度の指定が正しくありません", detail=f"{text!r}: use 2024, FY2024, R6 or 令和6年度",
+        ) from exc
+
+
+def _csv(body: bytes, name: str) -> Response:
+    return Response(body, media_type=CSV_MEDIA_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+async def _plan(pool: Any, settings: Any, first: str | None, last: str | None) -> dict[str, Any]:
+    targets = reports.plan_targets(settings)
+    first_year = _fiscal_year(first, targets.first_year)
+    last_year = _fiscal_year(last, targets.last_year)
+    if last_year < first_year or last_year - first_year > 50:
+        raise ProblemError(
+            status=422, code="INVALID_PERIOD", title_en="The period is empty or too long",
+            title_ja="期間の指定が正しくありません", detail=f"from={first_year} to={last_year}",
+        )
+    return await reports.plan_report(ReportQueries(pool), targets, first_year, last_year)
+
+
+@router.get("/api/v1/reports/plan", summary="育成計画: plan vs actual per stage and fiscal year, with 累計")
+async def plan(pool: PoolDep, settings: SettingsDep, from_: str | None = Query(None, alias="from"),
+               to: str | None = None) -> dict[str, Any]:
+    return await _plan(pool, settings, from_, to)
+
+
+@router.get("/api/v1/reports/plan.csv", summary="育成計画 as CSV (UTF-8 with BOM)", response_class=Response)
+async def plan_csv(pool: PoolDep, settings: SettingsDep, from_: str | None = Query(None, alias="from"),
+                   to: str | None = None) -> Response:
+    return _csv(csv_views.plan_csv(await _plan(pool, settings, from_, to)), "plan")
+
+
+@router.get("/api/v1/reports/departments", summary="Per department: recommended slot, volunteers, completions")
+async def departments(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+    return await reports.department_report(ReportQueries(pool), _fiscal_year(fiscal_year))
+
+
+@router.get("/api/v1/reports/departments.csv", summary="Department report as CSV", response_class=Response)
+async def departments_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+    year = _fiscal_year(fiscal_year)
+    return _csv(csv_views.departments_csv(await reports.department_report(ReportQueries(pool), year)),
+                f"departments-FY{year}")
+
+
+@router.get("/api/v1/reports/baseline", summary="Baseline completion rates by department, bureau, managers")
+async def baseline(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+    return await reports.baseline_report(ReportQueries(pool), _fiscal_year(fiscal_year))
+
+
+@router.get("/api/v1/reports/baseline.csv", summary="Baseline report as CSV", response_class=Response)
+async def baseline_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+    year = _fiscal_year(fiscal_year)
+    return _csv(csv_views.baseline_csv(await reports.baseline_report(ReportQueries(pool), year)),
+                f"baseline-FY{year}")
+
+
+async def _trainee(pool: Any, staff_id: str) -> dict[str, Any]:
+    report = await reports.trainee_report(ReportQueries(pool), staff_id)
+    if report is None:
+        raise ProblemError(
+            status=404, code="UNKNOWN_TRAINEE", title_en="No DX promoter record for this staff id",
+            title_ja="この職員のDX推進員記録はありません", staff_id=staff_id,
+        )
+    return report
+
+
+@router.get("/api/v1/reports/trainees/{staff_id}.csv", summary="One person's progress as CSV",
+            response_class=Response)
+async def trainee_csv(pool: PoolDep, staff_id: str) -> Response:
+    return _csv(csv_views.trainee_csv(await _trainee(pool, staff_id)), f"trainee-{staff_id}")
+
+
+@router.get("/api/v1/reports/trainees/{staff_id}", summary="One person's years, stages, sessions and status")
+async def trainee(pool: PoolDep, staff_id: str) -> dict[str, Any]:
+    return await _trainee(pool, staff_id)
+
+
+@router.get("/api/v1/reports/sessions", summary="Sessions of a fiscal year: enrolments and completions by method")
+async def sessions(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+    return await reports.sessions_report(ReportQueries(pool), _fiscal_year(fiscal_year))
+
+
+@router.get("/api/v1/reports/sessions.csv", summary="Sessions report as CSV", response_class=Response)
+async def sessions_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+    year = _fiscal_year(fiscal_year)
+    return _csv(csv_views.sessions_csv(await reports.sessions_report(ReportQueries(pool), year)),
+                f"sessions-FY{year}")
+
+
+@router.get("/api/v1/reports/pipeline", summary="Pipeline health: streams, dead-letter queues, late, unmatched")
+async def pipeline(pool: PoolDep, settings: SettingsDep) -> dict[str, Any]:
+    return await reports.pipeline_report(ReportQueries(pool), await dead_letter_depths(settings))
+
+
+@router.get("/api/v1/reports/pipeline.csv", summary="Pipeline health as CSV", response_class=Response)
+async def pipeline_csv(pool: PoolDep, settings: SettingsDep) -> Response:
+    report = await reports.pipeline_report(ReportQueries(pool), await dead_letter_depths(settings))
+    return _csv(csv_views.pipeline_csv(report), "pipeline")
+
+
+@router.get("/", summary="ダッシュボード (dashboard, in Japanese)", response_class=HTMLResponse, tags=["dashboard"])
+async def dashboard(pool: PoolDep, settings: SettingsDep, fiscal_year: str | None = FiscalYearQuery) -> HTMLResponse:
+    queries = ReportQueries(pool)
+    year = _fiscal_year(fiscal_year) if fiscal_year else await _default_dashboard_year(queries)
+    return HTMLResponse(await render_dashboard(queries, settings, year, await dead_letter_depths(settings)))
+
+
+async def _default_dashboard_year(queries: ReportQueries) -> int:
+    """The current fiscal year, or the latest one with data when the current one has none yet."""
+    current = int(fiscal_year_of(datetime.now(UTC)))
+    known = await queries.fiscal_years()
+    if not known or current in known:
+        return current
+    earlier = [year for year in known if year <= current]
+    return max(earlier) if earlier else min(known)

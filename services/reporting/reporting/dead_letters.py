@@ -1,0 +1,48 @@
+"""Dead-letter queue depths, read from the broker with a passive declare (it never creates a queue)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aio_pika
+from aiormq.exceptions import ChannelNotFoundEntity
+
+from dx_shared.bus import dead_letter_queue_name, queue_name
+from dx_shared.logging import get_logger
+from dx_shared.settings import Settings
+
+log = get_logger(__name__)
+
+SERVICES = ("nomination", "training", "progression", "reporting")
+
+
+def watched_dead_letter_queues(settings: Settings) -> list[str]:
+    """The DLQ beside each service's `events` consumer queue (the purpose every service uses)."""
+    return [settings.queue_prefix + dead_letter_queue_name(queue_name(service, "events")) for service in SERVICES]
+
+
+async def dead_letter_depths(settings: Settings, timeout: float = 3.0) -> list[dict[str, Any]]:
+    names = watched_dead_letter_queues(settings)
+    try:
+        return await asyncio.wait_for(_read_depths(settings.amqp_url, names), timeout)
+    except Exception as exc:
+        log.warning("dead_letter_depths_unavailable", error=type(exc).__name__)
+        return [{"queue": name, "messages": None, "status": "unreachable"} for name in names]
+
+
+async def _read_depths(amqp_url: str, names: list[str]) -> list[dict[str, Any]]:
+    depths: list[dict[str, Any]] = []
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        for name in names:
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+                depths.append({"queue": name, "messages": queue.declaration_result.message_count, "status": "ok"})
+            except ChannelNotFoundEntity:
+                depths.append({"queue": name, "messages": None, "status": "not_declared"})
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+    return depths

@@ -1,0 +1,290 @@
+"""Applying one consumed event to the projections: load the rows it touches, change them, move the tallies.
+
+The same code serves the live consumer and the rebuild; each function is translate → load → change
+(pure, `reporting.domain`) → save rows and the tally difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from dx_shared import contracts as c
+from dx_shared.envelope import CloudEvent
+from reporting.domain import (
+    Attendance,
+    BaselinePerson,
+    Decision,
+    Department,
+    TraineeYear,
+    attendance_contributions,
+    baseline_contributions,
+    baseline_session_shift,
+    is_late,
+    merge_differences,
+    nomination_contributions,
+    tally_difference,
+    trainee_department,
+    trainee_year_contributions,
+    with_completion,
+    with_decision,
+    with_department,
+    with_sessions_shifted,
+)
+from reporting.repository import ProjectionStore
+
+Apply = Callable[[ProjectionStore, CloudEvent, Any], Awaitable[None]]
+
+
+async def apply_event(
+    store: ProjectionStore, event: CloudEvent, payload: c.EventPayload, received_at: datetime
+) -> None:
+    if not await store.mark_projected(event.id):
+        return
+    await store.record_stream(payload.routing_key(), event.time, received_at)
+    apply = _APPLY.get(type(payload))
+    if apply is not None:
+        await apply(store, event, payload)
+
+
+# ---- trainee-years -----------------------------------------------------------------------------
+
+
+async def _change_trainee_year(
+    store: ProjectionStore, staff_id: str, fiscal_year: int, change: Callable[[TraineeYear], TraineeYear]
+) -> None:
+    before = await store.lock_trainee_year(staff_id, fiscal_year)
+    department = trainee_department(await store.nominations_of(staff_id, fiscal_year))
+    after = with_department(change(before), department)
+    if after != before:
+        await store.save_trainee_year(after)
+        await store.apply_tallies(
+            tally_difference(trainee_year_contributions(before), trainee_year_contributions(after))
+        )
+
+
+async def _stage_advanced(store: ProjectionStore, event: CloudEvent, payload: c.StageAdvanced) -> None:
+    decision = Decision("advanced", payload.to_stage, payload.from_stage, event.time, event.id)
+    await _change_trainee_year(
+        store, payload.staff_id, payload.fiscal_year, lambda year: with_decision(year, decision)
+    )
+
+
+async def _stage_repeated(store: ProjectionStore, event: CloudEvent, payload: c.StageRepeated) -> None:
+    decision = Decision("repeated", payload.stage, None, event.time, event.id)
+    await _change_trainee_year(
+        store, payload.staff_id, payload.fiscal_year, lambda year: with_decision(year, decision)
+    )
+
+
+async def _enrollment_cancelled(
+    store: ProjectionStore, event: CloudEvent, payload: c.EnrollmentCancelled
+) -> None:
+    decision = Decision("cancelled", payload.stage, None, event.time, event.id)
+    await _change_trainee_year(
+        store, payload.staff_id, payload.fiscal_year, lambda year: with_decision(year, decision)
+    )
+
+
+async def _stage_completed(store: ProjectionStore, event: CloudEvent, payload: c.StageCompleted) -> None:
+    await _change_trainee_year(
+        store, payload.staff_id, payload.fiscal_year,
+        lambda year: with_completion(year, payload.stage, payload.completed_at),
+    )
+
+
+# ---- nominations -------------------------------------------------------------------------------
+
+
+async def _change_nomination(
+    store: ProjectionStore, nomination_id: str, staff_id: str, fiscal_year: int, fields: dict[str, Any]
+) -> None:
+    before = await store.lock_nomination(nomination_id, staff_id, fiscal_year)
+    known = {key: value for key, value in fields.items() if value is not None}
+    after = replace(before, **known)
+    if after != before:
+        await store.save_nomination(after)
+        await store.apply_tallies(
+            tally_difference(nomination_contributions(before), nomination_contributions(after))
+        )
+    await _change_trainee_year(store, staff_id, fiscal_year, lambda year: year)
+
+
+async def _trainee_nominated(store: ProjectionStore, event: CloudEvent, payload: c.TraineeNominated) -> None:
+    await _change_nomination(
+        store, payload.nomination_id, payload.staff_id, payload.fiscal_year,
+        {"department_code": payload.department_code, "slot": payload.slot.value, "nominated": True},
+    )
+
+
+async def _nomination_withdrawn(
+    store: ProjectionStore, event: CloudEvent, payload: c.NominationWithdrawn
+) -> None:
+    await _change_nomination(
+        store, payload.nomination_id, payload.staff_id, payload.fiscal_year,
+        {
+            "department_code": payload.department_code,
+            "slot": payload.slot.value if payload.slot else None,
+            "withdrawn": True,
+        },
+    )
+
+
+# ---- organisation and baseline ------------------------------------------------------------------
+
+
+async def _departments_imported(
+    store: ProjectionStore, event: CloudEvent, payload: c.DepartmentsImported
+) -> None:
+    await store.save_departments(
+        payload.fiscal_year,
+        [Department(d.code, d.name, d.bureau, d.active) for d in payload.departments],
+    )
+    await store.remove_departments(payload.fiscal_year, payload.removed_codes)
+
+
+async def _change_baseline_people(
+    store: ProjectionStore,
+    fiscal_year: int,
+    staff_ids: Iterable[str],
+    change: Callable[[BaselinePerson], BaselinePerson],
+) -> None:
+    people = await store.lock_baseline_people(fiscal_year, staff_ids)
+    changed = [(person, change(person)) for person in people.values()]
+    changed = [(before, after) for before, after in changed if after != before]
+    if not changed:
+        return
+    await store.save_baseline_people([after for _, after in changed])
+    await store.apply_tallies(merge_differences(
+        tally_difference(baseline_contributions(before), baseline_contributions(after))
+        for before, after in changed
+    ))
+
+
+async def _staff_imported(store: ProjectionStore, event: CloudEvent, payload: c.StaffImported) -> None:
+    entries = {entry.staff_id: entry for entry in payload.staff}
+
+    def on_roster(person: BaselinePerson) -> BaselinePerson:
+        entry = entries[person.staff_id]
+        return BaselinePerson(
+            person.fiscal_year, person.staff_id, True, entry.department_code, entry.is_manager,
+            person.all_staff_sessions, person.managers_sessions,
+        )
+
+    def off_roster(person: BaselinePerson) -> BaselinePerson:
+        return BaselinePerson(
+            person.fiscal_year, person.staff_id, False, None, False,
+            person.all_staff_sessions, person.managers_sessions,
+        )
+
+    await _change_baseline_people(store, payload.fiscal_year, entries, on_roster)
+    removed = [staff_id for staff_id in payload.removed_staff_ids if staff_id not in entries]
+    await _change_baseline_people(store, payload.fiscal_year, removed, off_roster)
+
+
+# ---- sessions and completions -------------------------------------------------------------------
+
+
+async def _session_scheduled(store: ProjectionStore, event: CloudEvent, payload: c.SessionScheduled) -> None:
+    previous = await store.save_session({
+        "session_id": payload.session_id, "fiscal_year": payload.fiscal_year, "method": payload.method.value,
+        "audience": payload.audience.value, "stage": payload.stage, "title": payload.title,
+        "starts_at": payload.starts_at, "capacity": payload.capacity,
+    })
+    if previous == payload.audience.value:
+        return
+    undo = baseline_session_shift(previous)
+    redo = baseline_session_shift(payload.audience.value)
+    for fiscal_year, staff_ids in (await store.attendees_of(payload.session_id)).items():
+        await _change_baseline_people(
+            store, fiscal_year, staff_ids,
+            lambda person: with_sessions_shifted(with_sessions_shifted(person, undo, -1), redo),
+        )
+
+
+async def _record_completion(
+    store: ProjectionStore, record: dict[str, Any], add: Callable[[Attendance], Attendance]
+) -> None:
+    if not await store.add_completion_record(record):
+        return
+    closed_at = await store.closed_at(record["fiscal_year"])
+    if closed_at is not None and is_late(record["recorded_at"], closed_at):
+        await store.add_late_completion(record, closed_at)
+    before, fiscal_year = await store.lock_attendance(record["session_id"], record["staff_id"], record["fiscal_year"])
+    after = add(before)
+    await store.save_attendance(after)
+    await store.apply_tallies(tally_difference(attendance_contributions(before), attendance_contributions(after)))
+    if after.met and not before.met:
+        shift = baseline_session_shift(await store.session_audience(record["session_id"]))
+        if shift != (0, 0):
+            await _change_baseline_people(
+                store, fiscal_year, [record["staff_id"]], lambda person: with_sessions_shifted(person, shift)
+            )
+
+
+async def _session_completed(store: ProjectionStore, event: CloudEvent, payload: c.SessionCompleted) -> None:
+    await _record_completion(
+        store,
+        {
+            "record_id": payload.completion_id, "kind": "completion", "session_id": payload.session_id,
+            "staff_id": payload.staff_id, "fiscal_year": payload.fiscal_year, "method": payload.method.value,
+            "source": payload.source.value, "occurred_at": payload.occurred_at, "recorded_at": payload.recorded_at,
+        },
+        lambda attendance: Attendance(
+            attendance.session_id, attendance.staff_id, attendance.completions + 1, attendance.waivers
+        ),
+    )
+
+
+async def _completion_waived(store: ProjectionStore, event: CloudEvent, payload: c.CompletionWaived) -> None:
+    await _record_completion(
+        store,
+        {
+            "record_id": payload.waiver_id, "kind": "waiver", "session_id": payload.session_id,
+            "staff_id": payload.staff_id, "fiscal_year": payload.fiscal_year, "method": None,
+            "source": "waiver", "occurred_at": None, "recorded_at": payload.recorded_at or event.time,
+        },
+        lambda attendance: Attendance(
+            attendance.session_id, attendance.staff_id, attendance.completions, attendance.waivers + 1
+        ),
+    )
+
+
+async def _curriculum_published(
+    store: ProjectionStore, event: CloudEvent, payload: c.CurriculumPublished
+) -> None:
+    await store.save_curriculum(payload.fiscal_year, payload.stage, payload.revision, list(payload.session_ids))
+
+
+async def _fiscal_year_closed(store: ProjectionStore, event: CloudEvent, payload: c.FiscalYearClosed) -> None:
+    closed_at = await store.close_fiscal_year(payload.fiscal_year, payload.closed_at or event.time)
+    await store.mark_late_completions(payload.fiscal_year, closed_at)
+
+
+async def _completion_unmatched(
+    store: ProjectionStore, event: CloudEvent, payload: c.CompletionUnmatched
+) -> None:
+    await store.add_unmatched({
+        "unmatched_id": payload.unmatched_id, "reason": payload.reason, "session_ref": payload.session_ref,
+        "staff_id": payload.staff_id, "received_at": payload.received_at or event.time,
+    })
+
+
+_APPLY: dict[type[c.EventPayload], Apply] = {
+    c.DepartmentsImported: _departments_imported,
+    c.StaffImported: _staff_imported,
+    c.TraineeNominated: _trainee_nominated,
+    c.NominationWithdrawn: _nomination_withdrawn,
+    c.CurriculumPublished: _curriculum_published,
+    c.SessionScheduled: _session_scheduled,
+    c.SessionCompleted: _session_completed,
+    c.CompletionWaived: _completion_waived,
+    c.CompletionUnmatched: _completion_unmatched,
+    c.StageAdvanced: _stage_advanced,
+    c.StageRepeated: _stage_repeated,
+    c.StageCompleted: _stage_completed,
+    c.EnrollmentCancelled: _enrollment_cancelled,
+    c.FiscalYearClosed: _fiscal_year_closed,
+}

@@ -1,0 +1,453 @@
+"""SQL of the reporting service: the projection rows and tallies it writes, and the reports it reads.
+
+Tables are unqualified: the connection's search_path names the schema (the live one, or the fresh
+schema a rebuild fills). Rows are created before they are locked (`INSERT … ON CONFLICT DO NOTHING`,
+then `SELECT … FOR UPDATE` in key order), so competing consumers serialise on the same key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dx_shared.envelope import CloudEvent
+from reporting.domain import (
+    Attendance,
+    BaselineCount,
+    BaselinePerson,
+    Decision,
+    Department,
+    DepartmentCount,
+    Nomination,
+    PlanCount,
+    StageYearTally,
+    TallyKey,
+    TraineeYear,
+)
+
+Record = Mapping[str, Any]
+
+_TALLY_COLUMNS = {
+    "entered": "entered", "new": "new", "completed": "completed",
+    "recommended": "recommended", "self": "self_slot", "completions": "completions",
+    "staff": "staff", "staff_done": "staff_done", "managers": "managers", "managers_done": "managers_done",
+    "waived": "waived",
+}
+
+
+def _tally_statement(key: TallyKey) -> tuple[str, tuple[Any, ...]]:
+    column = _TALLY_COLUMNS[key.measure]
+    values: tuple[Any, ...]
+    if isinstance(key, PlanCount):
+        table, keys, values = "plan_tally", "fiscal_year, stage", (key.fiscal_year, key.stage)
+    elif isinstance(key, DepartmentCount):
+        table, keys, values = "department_tally", "fiscal_year, department_code", (
+            key.fiscal_year, key.department_code)
+    elif isinstance(key, BaselineCount):
+        table, keys, values = "baseline_tally", "fiscal_year, department_code", (
+            key.fiscal_year, key.department_code)
+    else:
+        table, keys, values = "session_tally", "session_id", (key.session_id,)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 2))
+    sql = (
+        f"INSERT INTO {table} ({keys}, {column}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {column} = {table}.{column} + EXCLUDED.{column}"
+    )
+    return sql, values
+
+
+def _trainee_year(row: Record) -> TraineeYear:
+    decision = None
+    if row["decision_kind"] is not None:
+        decision = Decision(
+            kind=row["decision_kind"], stage=row["stage"], from_stage=row["from_stage"],
+            decided_at=row["decided_at"], event_id=row["decision_event_id"],
+        )
+    return TraineeYear(
+        staff_id=row["staff_id"], fiscal_year=row["fiscal_year"], decision=decision,
+        completed_stage=row["completed_stage"], completed_at=row["completed_at"],
+        department_code=row["department_code"],
+    )
+
+
+def _nomination(row: Record) -> Nomination:
+    return Nomination(
+        nomination_id=row["nomination_id"], staff_id=row["staff_id"], fiscal_year=row["fiscal_year"],
+        department_code=row["department_code"], slot=row["slot"], nominated=row["nominated"],
+        withdrawn=row["withdrawn"],
+    )
+
+
+def _baseline_person(row: Record) -> BaselinePerson:
+    return BaselinePerson(
+        fiscal_year=row["fiscal_year"], staff_id=row["staff_id"], on_roster=row["on_roster"],
+        department_code=row["department_code"], is_manager=row["is_manager"],
+        all_staff_sessions=row["all_staff_sessions"], managers_sessions=row["managers_sessions"],
+    )
+
+
+class ProjectionStore:
+    """The projection rows and tallies in the connection's current schema, inside its transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def mark_projected(self, event_id: str) -> bool:
+        fresh = await self.conn.fetchval(
+            "INSERT INTO projected_event (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true", event_id
+        )
+        return bool(fresh)
+
+    async def apply_tallies(self, difference: Mapping[TallyKey, int]) -> None:
+        for key, delta in difference.items():
+            sql, values = _tally_statement(key)
+            await self.conn.execute(sql, *values, delta)
+
+    async def record_stream(self, routing_key: str, event_time: datetime, received_at: datetime) -> None:
+        await self.conn.execute(
+            """INSERT INTO stream_health (routing_key, events, last_event_time, last_received_at)
+               VALUES ($1, 1, $2, $3)
+               ON CONFLICT (routing_key) DO UPDATE SET events = stream_health.events + 1,
+                 last_event_time = GREATEST(stream_health.last_event_time, EXCLUDED.last_event_time),
+                 last_received_at = GREATEST(stream_health.last_received_at, EXCLUDED.last_received_at)""",
+            routing_key, event_time, received_at,
+        )
+
+    # -- trainee-years and nominations
+
+    async def lock_trainee_year(self, staff_id: str, fiscal_year: int) -> TraineeYear:
+        await self.conn.execute(
+            "INSERT INTO trainee_year (staff_id, fiscal_year) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            staff_id, fiscal_year,
+        )
+        row = await self.conn.fetchrow(
+            "SELECT * FROM trainee_year WHERE staff_id = $1 AND fiscal_year = $2 FOR UPDATE", staff_id, fiscal_year
+        )
+        return _trainee_year(row)
+
+    async def save_trainee_year(self, year: TraineeYear) -> None:
+        decision = year.decision
+        await self.conn.execute(
+            """UPDATE trainee_year SET decision_kind = $3, stage = $4, from_stage = $5, decided_at = $6,
+                 decision_event_id = $7, completed_stage = $8, completed_at = $9, department_code = $10
+               WHERE staff_id = $1 AND fiscal_year = $2""",
+            year.staff_id, year.fiscal_year,
+            decision.kind if decision else None, decision.stage if decision else None,
+            decision.from_stage if decision else None, decision.decided_at if decision else None,
+            decision.event_id if decision else None,
+            year.completed_stage, year.completed_at, year.department_code,
+        )
+
+    async def lock_nomination(self, nomination_id: str, staff_id: str, fiscal_year: int) -> Nomination:
+        await self.conn.execute(
+            "INSERT INTO nomination (nomination_id, staff_id, fiscal_year) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            nomination_id, staff_id, fiscal_year,
+        )
+        row = await self.conn.fetchrow("SELECT * FROM nomination WHERE nomination_id = $1 FOR UPDATE", nomination_id)
+        return _nomination(row)
+
+    async def save_nomination(self, nomination: Nomination) -> None:
+        await self.conn.execute(
+            """UPDATE nomination SET department_code = $2, slot = $3, nominated = $4, withdrawn = $5
+               WHERE nomination_id = $1""",
+            nomination.nomination_id, nomination.department_code, nomination.slot,
+            nomination.nominated, nomination.withdrawn,
+        )
+
+    async def nominations_of(self, staff_id: str, fiscal_year: int) -> list[Nomination]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM nomination WHERE staff_id = $1 AND fiscal_year = $2", staff_id, fiscal_year
+        )
+        return [_nomination(row) for row in rows]
+
+    # -- organisation
+
+    async def save_departments(self, fiscal_year: int, departments: Sequence[Department]) -> None:
+        await self.conn.executemany(
+            """INSERT INTO department (fiscal_year, code, name, bureau, active) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (fiscal_year, code) DO UPDATE SET name = EXCLUDED.name, bureau = EXCLUDED.bureau,
+                 active = EXCLUDED.active""",
+            [(fiscal_year, d.code, d.name, d.bureau, d.active) for d in departments],
+        )
+
+    async def remove_departments(self, fiscal_year: int, codes: Sequence[str]) -> None:
+        await self.conn.execute(
+            "DELETE FROM department WHERE fiscal_year = $1 AND code = ANY($2::text[])", fiscal_year, list(codes)
+        )
+
+    async def lock_baseline_people(self, fiscal_year: int, staff_ids: Iterable[str]) -> dict[str, BaselinePerson]:
+        ids = sorted(set(staff_ids))
+        if not ids:
+            return {}
+        await self.conn.execute(
+            """INSERT INTO baseline_person (fiscal_year, staff_id) SELECT $1, unnest($2::text[])
+               ON CONFLICT DO NOTHING""",
+            fiscal_year, ids,
+        )
+        rows = await self.conn.fetch(
+            """SELECT * FROM baseline_person WHERE fiscal_year = $1 AND staff_id = ANY($2::text[])
+               ORDER BY staff_id FOR UPDATE""",
+            fiscal_year, ids,
+        )
+        return {row["staff_id"]: _baseline_person(row) for row in rows}
+
+    async def save_baseline_people(self, people: Sequence[BaselinePerson]) -> None:
+        await self.conn.executemany(
+            """UPDATE baseline_person SET on_roster = $3, department_code = $4, is_manager = $5,
+                 all_staff_sessions = $6, managers_sessions = $7
+               WHERE fiscal_year = $1 AND staff_id = $2""",
+            [(p.fiscal_year, p.staff_id, p.on_roster, p.department_code, p.is_manager,
+              p.all_staff_sessions, p.managers_sessions) for p in people],
+        )
+
+    # -- sessions and completions
+
+    async def session_audience(self, session_id: str) -> str | None:
+        audience: str | None = await self.conn.fetchval(
+            "SELECT audience FROM session WHERE session_id = $1", session_id
+        )
+        return audience
+
+    async def save_session(self, values: Mapping[str, Any]) -> str | None:
+        """Upserts the session; returns the audience it had before (None when it is new)."""
+        previous = await self.conn.fetchval(
+            "SELECT audience FROM session WHERE session_id = $1 FOR UPDATE", values["session_id"]
+        )
+        await self.conn.execute(
+            """INSERT INTO session (session_id, fiscal_year, method, audience, stage, title, starts_at, capacity)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (session_id) DO UPDATE SET fiscal_year = EXCLUDED.fiscal_year,
+                 method = EXCLUDED.method, audience = EXCLUDED.audience, stage = EXCLUDED.stage,
+                 title = EXCLUDED.title, starts_at = EXCLUDED.starts_at, capacity = EXCLUDED.capacity""",
+            values["session_id"], values["fiscal_year"], values["method"], values["audience"], values["stage"],
+            values["title"], values["starts_at"], values["capacity"],
+        )
+        return previous  # type: ignore[no-any-return]
+
+    async def save_curriculum(self, fiscal_year: int, stage: int, revision: int, session_ids: list[str]) -> None:
+        await self.conn.execute(
+            """INSERT INTO curriculum (fiscal_year, stage, revision, session_ids) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (fiscal_year, stage) DO UPDATE SET revision = EXCLUDED.revision,
+                 session_ids = EXCLUDED.session_ids WHERE curriculum.revision < EXCLUDED.revision""",
+            fiscal_year, stage, revision, session_ids,
+        )
+
+    async def add_completion_record(self, values: Mapping[str, Any]) -> bool:
+        fresh = await self.conn.fetchval(
+            """INSERT INTO completion_record (record_id, kind, session_id, staff_id, fiscal_year, method, source,
+                 occurred_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            values["record_id"], values["kind"], values["session_id"], values["staff_id"], values["fiscal_year"],
+            values.get("method"), values.get("source"), values.get("occurred_at"), values.get("recorded_at"),
+        )
+        return bool(fresh)
+
+    async def lock_attendance(self, session_id: str, staff_id: str, fiscal_year: int) -> tuple[Attendance, int]:
+        await self.conn.execute(
+            "INSERT INTO attendance (session_id, staff_id, fiscal_year) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            session_id, staff_id, fiscal_year,
+        )
+        row = await self.conn.fetchrow(
+            "SELECT * FROM attendance WHERE session_id = $1 AND staff_id = $2 FOR UPDATE", session_id, staff_id
+        )
+        return Attendance(session_id, staff_id, row["completions"], row["waivers"]), row["fiscal_year"]
+
+    async def save_attendance(self, attendance: Attendance) -> None:
+        await self.conn.execute(
+            "UPDATE attendance SET completions = $3, waivers = $4 WHERE session_id = $1 AND staff_id = $2",
+            attendance.session_id, attendance.staff_id, attendance.completions, attendance.waivers,
+        )
+
+    async def attendees_of(self, session_id: str) -> dict[int, list[str]]:
+        """The people who met a session, by the fiscal year of their completion."""
+        rows = await self.conn.fetch(
+            """SELECT fiscal_year, staff_id FROM attendance
+               WHERE session_id = $1 AND completions + waivers > 0 ORDER BY staff_id""",
+            session_id,
+        )
+        attendees: dict[int, list[str]] = {}
+        for row in rows:
+            attendees.setdefault(row["fiscal_year"], []).append(row["staff_id"])
+        return attendees
+
+    # -- closing, late and unmatched
+
+    async def close_fiscal_year(self, fiscal_year: int, closed_at: datetime) -> datetime:
+        closed: datetime = await self.conn.fetchval(
+            """INSERT INTO fiscal_year_closure (fiscal_year, closed_at) VALUES ($1, $2)
+               ON CONFLICT (fiscal_year) DO UPDATE SET closed_at = LEAST(fiscal_year_closure.closed_at,
+                 EXCLUDED.closed_at)
+               RETURNING closed_at""",
+            fiscal_year, closed_at,
+        )
+        return closed
+
+    async def closed_at(self, fiscal_year: int) -> datetime | None:
+        closed: datetime | None = await self.conn.fetchval(
+            "SELECT closed_at FROM fiscal_year_closure WHERE fiscal_year = $1", fiscal_year
+        )
+        return closed
+
+    async def mark_late_completions(self, fiscal_year: int, closed_at: datetime) -> None:
+        """Completions of the year recorded after it closed; an earlier closing time widens the set."""
+        await self.conn.execute(
+            """DELETE FROM late_completion WHERE fiscal_year = $1""", fiscal_year
+        )
+        await self.conn.execute(
+            """INSERT INTO late_completion (record_id, session_id, staff_id, fiscal_year, recorded_at, closed_at)
+               SELECT record_id, session_id, staff_id, fiscal_year, recorded_at, $2 FROM completion_record
+               WHERE fiscal_year = $1 AND recorded_at > $2""",
+            fiscal_year, closed_at,
+        )
+
+    async def add_late_completion(self, values: Mapping[str, Any], closed_at: datetime) -> None:
+        await self.conn.execute(
+            """INSERT INTO late_completion (record_id, session_id, staff_id, fiscal_year, recorded_at, closed_at)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+            values["record_id"], values["session_id"], values["staff_id"], values["fiscal_year"],
+            values["recorded_at"], closed_at,
+        )
+
+    async def add_unmatched(self, values: Mapping[str, Any]) -> None:
+        await self.conn.execute(
+            """INSERT INTO unmatched_statement (unmatched_id, reason, session_ref, staff_id, received_at)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+            values["unmatched_id"], values["reason"], values["session_ref"], values["staff_id"],
+            values["received_at"],
+        )
+
+
+# ---- the event log ---------------------------------------------------------------------------------
+
+
+async def log_event(conn: asyncpg.Connection, event: CloudEvent, routing_key: str) -> datetime | None:
+    """Stores the consumed event as received; None when it is already stored (a duplicate)."""
+    received_at: datetime | None = await conn.fetchval(
+        """INSERT INTO event_log (event_id, event_type, routing_key, event_time, body)
+           VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (event_id) DO NOTHING RETURNING received_at""",
+        event.id, event.type, routing_key, event.time, json.loads(event.model_dump_json(exclude_none=True)),
+    )
+    return received_at
+
+
+# ---- report queries ----------------------------------------------------------------------------------
+
+
+class ReportQueries:
+    """What the reports read: tallies by key, and small per-person or per-year row sets."""
+
+    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        self.conn = conn
+
+    async def stage_year_tallies(self, first_year: int, last_year: int) -> list[StageYearTally]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM plan_tally WHERE fiscal_year BETWEEN $1 AND $2", first_year, last_year
+        )
+        return [
+            StageYearTally(r["fiscal_year"], r["stage"], r["entered"], r["new"], r["completed"]) for r in rows
+        ]
+
+    async def departments(self, fiscal_year: int) -> list[Department]:
+        rows = await self.conn.fetch("SELECT * FROM department WHERE fiscal_year = $1", fiscal_year)
+        return [Department(r["code"], r["name"], r["bureau"], r["active"]) for r in rows]
+
+    async def department_counts(self, fiscal_year: int) -> dict[tuple[str, Any], int]:
+        rows = await self.conn.fetch("SELECT * FROM department_tally WHERE fiscal_year = $1", fiscal_year)
+        counts: dict[tuple[str, Any], int] = {}
+        for row in rows:
+            for measure, column in (("recommended", "recommended"), ("self", "self_slot"),
+                                    ("completions", "completions")):
+                if row[column]:
+                    counts[(row["department_code"], measure)] = row[column]
+        return counts
+
+    async def baseline_counts(self, fiscal_year: int) -> dict[tuple[str, Any], int]:
+        rows = await self.conn.fetch("SELECT * FROM baseline_tally WHERE fiscal_year = $1", fiscal_year)
+        counts: dict[tuple[str, Any], int] = {}
+        for row in rows:
+            for measure in ("staff", "staff_done", "managers", "managers_done"):
+                if row[measure]:
+                    counts[(row["department_code"], measure)] = row[measure]
+        return counts
+
+    async def trainee_years(self, staff_id: str) -> list[TraineeYear]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM trainee_year WHERE staff_id = $1 ORDER BY fiscal_year", staff_id
+        )
+        return [_trainee_year(row) for row in rows]
+
+    async def nominations_of_person(self, staff_id: str) -> list[Nomination]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM nomination WHERE staff_id = $1 ORDER BY fiscal_year, nomination_id", staff_id
+        )
+        return [_nomination(row) for row in rows]
+
+    async def roster_of_person(self, staff_id: str) -> list[Record]:
+        return list(await self.conn.fetch(
+            "SELECT * FROM baseline_person WHERE staff_id = $1 ORDER BY fiscal_year", staff_id
+        ))
+
+    async def curricula(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+        if not keys:
+            return {}
+        rows = await self.conn.fetch(
+            """SELECT c.* FROM curriculum c
+               JOIN unnest($1::int[], $2::int[]) AS k(fiscal_year, stage)
+                 ON c.fiscal_year = k.fiscal_year AND c.stage = k.stage""",
+            [k[0] for k in keys], [k[1] for k in keys],
+        )
+        return {(r["fiscal_year"], r["stage"]): list(r["session_ids"]) for r in rows}
+
+    async def completion_records_of_person(self, staff_id: str) -> list[Record]:
+        return list(await self.conn.fetch(
+            """SELECT r.*, s.title, s.audience FROM completion_record r
+               LEFT JOIN session s ON s.session_id = r.session_id
+               WHERE r.staff_id = $1 ORDER BY r.fiscal_year, r.session_id, r.record_id""",
+            staff_id,
+        ))
+
+    async def sessions(self, fiscal_year: int) -> list[Record]:
+        return list(await self.conn.fetch(
+            """SELECT s.*, coalesce(t.completions, 0) AS completions, coalesce(t.waived, 0) AS waived
+               FROM session s LEFT JOIN session_tally t ON t.session_id = s.session_id
+               WHERE s.fiscal_year = $1 ORDER BY s.starts_at NULLS LAST, s.session_id""",
+            fiscal_year,
+        ))
+
+    async def curricula_of_year(self, fiscal_year: int) -> dict[int, list[str]]:
+        rows = await self.conn.fetch("SELECT * FROM curriculum WHERE fiscal_year = $1", fiscal_year)
+        return {r["stage"]: list(r["session_ids"]) for r in rows}
+
+    async def streams(self) -> list[Record]:
+        return list(await self.conn.fetch("SELECT * FROM stream_health ORDER BY routing_key"))
+
+    async def late_completions(self, limit: int = 10) -> tuple[int, list[Record]]:
+        total = await self.conn.fetchval("SELECT count(*) FROM late_completion")
+        rows = await self.conn.fetch(
+            "SELECT * FROM late_completion ORDER BY recorded_at DESC, record_id LIMIT $1", limit
+        )
+        return total, list(rows)
+
+    async def unmatched_statements(self, limit: int = 10) -> tuple[int, list[Record]]:
+        total = await self.conn.fetchval("SELECT count(*) FROM unmatched_statement")
+        rows = await self.conn.fetch(
+            "SELECT * FROM unmatched_statement ORDER BY received_at DESC, unmatched_id LIMIT $1", limit
+        )
+        return total, list(rows)
+
+    async def fiscal_years(self) -> list[int]:
+        rows = await self.conn.fetch(
+            """SELECT DISTINCT fiscal_year FROM plan_tally
+               UNION SELECT DISTINCT fiscal_year FROM department_tally
+               UNION SELECT DISTINCT fiscal_year FROM baseline_tally ORDER BY 1"""
+        )
+        return [row["fiscal_year"] for row in rows]
+
+    async def closed_years(self) -> dict[int, datetime]:
+        rows = await self.conn.fetch("SELECT * FROM fiscal_year_closure")
+        return {row["fiscal_year"]: row["closed_at"] for row in rows}
+
