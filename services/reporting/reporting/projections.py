@@ -188,6 +188,7 @@ async def _staff_imported(store: ProjectionStore, event: CloudEvent, payload: c.
 
 
 async def _session_scheduled(store: ProjectionStore, event: CloudEvent, payload: c.SessionScheduled) -> None:
+    await store.lock_session_key(payload.session_id)
     previous = await store.save_session({
         "session_id": payload.session_id, "fiscal_year": payload.fiscal_year, "method": payload.method.value,
         "audience": payload.audience.value, "stage": payload.stage, "title": payload.title,
@@ -207,6 +208,7 @@ async def _session_scheduled(store: ProjectionStore, event: CloudEvent, payload:
 async def _record_completion(
     store: ProjectionStore, record: dict[str, Any], add: Callable[[Attendance], Attendance]
 ) -> None:
+    await store.lock_session_key(record["session_id"])
     if not await store.add_completion_record(record):
         return
     closed_at = await store.closed_at(record["fiscal_year"])

@@ -206,6 +206,10 @@ class ProjectionStore:
 
     # -- sessions and completions
 
+    async def lock_session_key(self, session_id: str) -> None:
+        """Serialises a session's scheduling with the first completions of it, which may not exist yet."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('session:' || $1, 0))", session_id)
+
     async def session_audience(self, session_id: str) -> str | None:
         audience: str | None = await self.conn.fetchval(
             "SELECT audience FROM session WHERE session_id = $1", session_id
