@@ -214,8 +214,7 @@ async def receive_report(pool: asyncpg.Pool, webhook_id: str, reported: Reported
             await repo.settle_delivery(webhook_id, ReceiptStatus.DUPLICATE, reported.source_key)
             return Receipt(ReceiptStatus.DUPLICATE)
         receipt = await _match_report(conn, repo, reported, recorded_at)
-        await repo.settle_delivery(webhook_id, receipt.status, reported.source_key)
-        await repo.settle_report(reported.source_key, receipt.status)
+        await repo.settle_delivery_and_report(webhook_id, reported.source_key, receipt.status)
         return receipt
 
 

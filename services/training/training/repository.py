@@ -175,8 +175,14 @@ class TrainingRepository:
         )
         return bool(claimed)
 
-    async def settle_report(self, source_key: str, status: str) -> None:
-        await self._conn.execute("UPDATE reported_results SET status = $2 WHERE source_key = $1", source_key, status)
+    async def settle_delivery_and_report(self, webhook_id: str, source_key: str, status: str) -> None:
+        await self._conn.execute(
+            "WITH delivery AS (UPDATE webhook_deliveries SET status = $3, source_key = $2 WHERE webhook_id = $1)"
+            " UPDATE reported_results SET status = $3 WHERE source_key = $2",
+            webhook_id,
+            source_key,
+            status,
+        )
 
     async def add_progress(self, session_id: str, staff_id: str, fiscal_year: int, shown: Outcome) -> Outcome:
         """Adds what a report shows to what the person had shown; returns the sum (row-locked)."""
