@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
-
 from progression.domain import (
     CancelledYear,
     DecisionKind,
