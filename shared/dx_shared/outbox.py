@@ -23,6 +23,8 @@ from dx_shared.settings import Settings
 
 log = get_logger(__name__)
 
+_BATCH_WINDOW = 0.01
+
 
 def _routing_key_of(event: CloudEvent) -> str:
     # jp.aomori.dx.<EventName>.v1 from /dx/<producer>  →  <producer>.<EventName>.v1
@@ -38,14 +40,14 @@ def notify_channel(schema: str) -> str:
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent) -> None:
     """Adds the event to the outbox of the schema on the connection's search_path (the service's own)."""
     await conn.execute(
-        "INSERT INTO outbox (event_id, routing_key, body, correlation_id) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (event_id) DO NOTHING",
+        "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING seq)"
+        " SELECT pg_notify('dx_outbox_' || current_schema(), '') FROM added",
         event.id,
         _routing_key_of(event),
         event.to_bytes(),
         event.correlationid,
     )
-    await conn.execute("SELECT pg_notify('dx_outbox_' || current_schema(), '')")
 
 
 async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
@@ -106,6 +108,8 @@ class OutboxRelay:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            # A short pause after a wake-up lets the rows of concurrent requests share one batch.
+            await asyncio.sleep(_BATCH_WINDOW)
 
     async def publish_batch(self) -> int:
         """Publishes up to one batch; returns how many rows were confirmed and marked."""
