@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -306,7 +306,7 @@ async def import_nomination_sheet(pool: asyncpg.Pool, fiscal_year: int, raw: byt
 
 
 async def _judge_sheet_row(conn: asyncpg.Connection, fiscal_year: int, line: NominationLine) -> SheetRowResult:
-    base = SheetRowResult(
+    row = SheetRowResult(
         line=line.line,
         staff_id=line.staff_id,
         slot=line.slot.value if line.slot else None,
@@ -314,7 +314,12 @@ async def _judge_sheet_row(conn: asyncpg.Connection, fiscal_year: int, line: Nom
     )
     if line.problem is not None or line.slot is None:
         problem = line.problem
-        return _refused(base, problem.code if problem else "BAD_SLOT", problem)
+        return replace(
+            row,
+            refusal_code=problem.code if problem else "BAD_SLOT",
+            message_ja=problem.message_ja if problem else None,
+            message_en=problem.message_en if problem else None,
+        )
     request = NominationRequest(
         staff_id=line.staff_id, fiscal_year=fiscal_year, slot=line.slot, department_code=line.department_code
     )
@@ -322,34 +327,8 @@ async def _judge_sheet_row(conn: asyncpg.Connection, fiscal_year: int, line: Nom
         async with conn.transaction():
             nomination = await nominate_on(conn, request)
     except NominationRefused as refusal:
-        return SheetRowResult(
-            line=base.line,
-            staff_id=base.staff_id,
-            slot=base.slot,
-            department_code=base.department_code,
-            refusal_code=refusal.code,
-            message_ja=refusal.detail_ja,
-            message_en=refusal.detail_en,
-        )
-    return SheetRowResult(
-        line=base.line,
-        staff_id=base.staff_id,
-        slot=base.slot,
-        department_code=nomination.department_code,
-        nomination=nomination,
-    )
-
-
-def _refused(base: SheetRowResult, code: str, problem: RowProblem | None) -> SheetRowResult:
-    return SheetRowResult(
-        line=base.line,
-        staff_id=base.staff_id,
-        slot=base.slot,
-        department_code=base.department_code,
-        refusal_code=code,
-        message_ja=problem.message_ja if problem else None,
-        message_en=problem.message_en if problem else None,
-    )
+        return replace(row, refusal_code=refusal.code, message_ja=refusal.detail_ja, message_en=refusal.detail_en)
+    return replace(row, department_code=nomination.department_code, nomination=nomination)
 
 
 # ---- events from other services ---------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -141,19 +142,13 @@ async def test_n6_a_closed_fiscal_year_announced_by_progression_stops_nomination
     for _ in range(100):
         if await pool_of(client).fetchval("SELECT count(*) FROM closed_fiscal_years WHERE fiscal_year = $1", FY):
             break
-        await _sleep()
+        await asyncio.sleep(0.1)
     response = await nominate(client, "001001", "self")
 
     assert response.status_code == 409
     assert response.json()["code"] == "FISCAL_YEAR_CLOSED"
     assert await pool_of(client).fetchval("SELECT event_id FROM closed_fiscal_years") == closed.id
     assert (await nominate(client, "001001", "self", fiscal_year=FY + 1)).json()["code"] == "UNKNOWN_STAFF"
-
-
-async def _sleep() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.1)
 
 
 async def test_withdrawal_frees_the_recommended_slot_and_is_announced_once(client, settings: Settings) -> None:
