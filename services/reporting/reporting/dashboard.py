@@ -33,14 +33,34 @@ def _bar_width(share: float | None) -> float:
     return 0.0 if share is None else max(0.0, min(share, 1.0)) * 100
 
 
-_environment.filters.update(number=_number, percent=_percent, bar=_bar_width, reiwa=fiscal_year_label_ja)
+def _jst(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    return datetime.fromisoformat(iso).astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+
+def _nice_step(peak: int) -> int:
+    """A gridline step of 1, 2 or 5 × 10^k giving three to five lines."""
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * magnitude
+            if peak / step <= 5:
+                return step
+        magnitude *= 10
+
+
+_environment.filters.update(
+    number=_number, percent=_percent, bar=_bar_width, reiwa=fiscal_year_label_ja, jst=_jst
+)
 
 
 def stage_chart(plan: dict[str, Any]) -> dict[str, Any]:
     """Geometry of the stacked column chart: trainees entered per fiscal year, one colour per stage."""
     years = [year["fiscal_year"] for year in plan["fiscal_years"]]
     totals = {year: sum(stage["cells"][i]["entered"] for stage in plan["stages"]) for i, year in enumerate(years)}
-    peak = max([*totals.values(), 1])
+    step = _nice_step(max([*totals.values(), 1]))
+    peak = step * -(-max([*totals.values(), 1]) // step)
     width, height, left, bottom, top = 640, 300, 56, 40, 28
     slot = (width - left - 16) / max(len(years), 1)
     scale = (height - bottom - top) / peak
@@ -59,8 +79,8 @@ def stage_chart(plan: dict[str, Any]) -> dict[str, Any]:
         columns.append({"fiscal_year": year, "x": x, "w": slot * 0.6, "total": totals[year], "top": y,
                         "segments": segments, "label": fiscal_year_label_ja(year).removesuffix("年度")})
     return {"width": width, "height": height, "baseline": height - bottom, "left": left, "columns": columns,
-            "gridlines": [{"value": round(peak * f), "y": height - bottom - peak * f * scale}
-                          for f in (0.25, 0.5, 0.75, 1.0)],
+            "gridlines": [{"value": value, "y": height - bottom - value * scale}
+                          for value in range(step, peak + 1, step)],
             "legend": [{"stage": s, "name": STAGE_NAMES[s][0], "colour": c} for s, c in STAGE_COLOURS.items()]}
 
 
