@@ -1,0 +1,217 @@
+"""HTTP: closing a fiscal year (P6), and a trainee's standing year by year, with the reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, Field
+
+from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja, parse_fiscal_year
+from dx_shared.problems import ProblemError
+from dx_shared.service import PoolDep
+from progression import handlers
+from progression.domain import EmittedYear, PersonStanding, YearStanding
+from progression.explanation import explain_cancelled, explain_year, stage_en, stage_ja
+from progression.repository import PostgresProgressionStore
+
+router = APIRouter(prefix="/api/v1", tags=["progression"])
+
+
+class CloseFiscalYearRequest(BaseModel):
+    actor: str | None = Field(None, description="who closes the year (an office account), for the record")
+
+
+class FiscalYearClosedResponse(BaseModel):
+    fiscal_year: int
+    fiscal_year_label: str
+    closed_at: datetime
+    event_id: str
+    decisions_announced: int
+
+
+class Words(BaseModel):
+    ja: str
+    en: str
+
+
+class StageCompletionView(BaseModel):
+    stage: int
+    completed_at: datetime
+    evidence: list[str]
+
+
+class TraineeYearView(BaseModel):
+    fiscal_year: int
+    fiscal_year_label: str = Field(description="令和N年度")
+    nomination_id: str
+    stage: int | None = Field(description="null while the decision is pending")
+    stage_name: Words | None
+    decision: Literal["advanced", "repeated", "pending"]
+    from_stage: int | None
+    reason: str | None
+    status: Literal["provisional", "final"]
+    decided_by_fiscal_year: int | None = Field(description="the earlier enrolled year the decision rests on")
+    awaiting_fiscal_year: int | None = Field(description="for a pending decision: the open year it waits for")
+    completed: bool
+    completion: StageCompletionView | None
+    evidence: list[str] = Field(description="ids of the events that decided the stage")
+    decision_event_id: str | None = Field(description="the StageAdvanced/StageRepeated event announcing it")
+    rule_version: str
+    explanation: Words
+
+
+class CancelledYearView(BaseModel):
+    fiscal_year: int
+    fiscal_year_label: str
+    evidence: list[str]
+    explanation: Words
+
+
+class LateFactView(BaseModel):
+    event_id: str
+    kind: Literal["completion", "withdrawal"]
+    fiscal_year: int
+    session_id: str | None
+    recorded_at: datetime
+    closed_at: datetime
+
+
+class TraineeStandingView(BaseModel):
+    staff_id: str
+    current_stage: int | None
+    finished: bool = Field(description="修了: stage 5 completed")
+    rule_version: str
+    years: list[TraineeYearView]
+    cancelled_years: list[CancelledYearView]
+    late: list[LateFactView] = Field(description="facts recorded after their fiscal year closed: kept, no effect")
+
+
+@router.post(
+    "/fiscal-years/{fiscal_year}/close",
+    status_code=201,
+    response_model=FiscalYearClosedResponse,
+    summary="Close a fiscal year (年度締め): its decisions become final, people still waiting repeat",
+)
+async def close_fiscal_year(
+    fiscal_year: str, pool: PoolDep, body: CloseFiscalYearRequest | None = Body(None)
+) -> FiscalYearClosedResponse:
+    year = _fiscal_year(fiscal_year)
+    actor = body.actor if body else None
+    async with pool.acquire() as conn, conn.transaction():
+        store = PostgresProgressionStore(conn)
+        closing, announced = await handlers.close_fiscal_year(store, conn, year, actor)
+        if closing is None:
+            earlier = await store.closing_of(year)
+            raise ProblemError(
+                status=409,
+                code="FISCAL_YEAR_ALREADY_CLOSED",
+                title_en="The fiscal year is already closed",
+                title_ja="この年度はすでに締められています",
+                detail=f"{fiscal_year_code(year)} ({fiscal_year_label_ja(year)}) was closed"
+                + (f" at {earlier.closed_at.isoformat()}" if earlier else ""),
+                fiscal_year=year,
+            )
+    return FiscalYearClosedResponse(
+        fiscal_year=year,
+        fiscal_year_label=fiscal_year_label_ja(year),
+        closed_at=closing.closed_at,
+        event_id=closing.event_id,
+        decisions_announced=announced,
+    )
+
+
+@router.get(
+    "/trainees/{staff_id}",
+    response_model=TraineeStandingView,
+    summary="A trainee's stages year by year, each with its decision, evidence and explanation",
+)
+async def trainee_standing(staff_id: str, pool: PoolDep) -> TraineeStandingView:
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        store = PostgresProgressionStore(conn)
+        standing = await handlers.standing_of(store, staff_id)
+        announced = await store.announced_for(staff_id)
+    if not standing.known:
+        raise ProblemError(
+            status=404,
+            code="UNKNOWN_TRAINEE",
+            title_en="No nomination is known for this staff member",
+            title_ja="この職員の推薦は登録されていません",
+            detail=f"staff {staff_id} has never been nominated as a DX promoter",
+            staff_id=staff_id,
+        )
+    return _standing_view(standing, announced)
+
+
+def _fiscal_year(text: str) -> int:
+    try:
+        fiscal_year: int = parse_fiscal_year(text)
+    except ValueError as exc:
+        raise ProblemError(
+            status=422,
+            code="INVALID_FISCAL_YEAR",
+            title_en="Not a fiscal year",
+            title_ja="年度の指定が正しくありません",
+            detail=f"{text!r}: write 2024, FY2024, R6 or 令和6年度",
+        ) from exc
+    return fiscal_year
+
+
+def _standing_view(standing: PersonStanding, announced: dict[int, EmittedYear]) -> TraineeStandingView:
+    current = standing.current
+    last_decided = next((y for y in reversed(standing.years) if y.stage is not None), None)
+    return TraineeStandingView(
+        staff_id=standing.staff_id,
+        current_stage=current.stage if current else None,
+        finished=last_decided is not None and last_decided.stage == 5 and last_decided.completion is not None,
+        rule_version=standing.rule_version,
+        years=[_year_view(year, announced.get(year.fiscal_year), standing.rule_version) for year in standing.years],
+        cancelled_years=[
+            CancelledYearView(
+                fiscal_year=year.fiscal_year,
+                fiscal_year_label=fiscal_year_label_ja(year.fiscal_year),
+                evidence=list(year.evidence),
+                explanation=Words(**vars(explain_cancelled(year))),
+            )
+            for year in standing.cancelled_years
+        ],
+        late=[
+            LateFactView(
+                event_id=fact.event_id,
+                kind="completion" if fact.kind == "completion" else "withdrawal",
+                fiscal_year=fact.fiscal_year,
+                session_id=fact.session_id,
+                recorded_at=fact.recorded_at,
+                closed_at=fact.closed_at,
+            )
+            for fact in standing.late
+        ],
+    )
+
+
+def _year_view(year: YearStanding, announced: EmittedYear | None, rule_version: str) -> TraineeYearView:
+    completion = year.completion
+    return TraineeYearView(
+        fiscal_year=year.fiscal_year,
+        fiscal_year_label=fiscal_year_label_ja(year.fiscal_year),
+        nomination_id=year.nomination_id,
+        stage=year.stage,
+        stage_name=Words(ja=stage_ja(year.stage), en=stage_en(year.stage)) if year.stage else None,
+        decision=year.kind.value,
+        from_stage=year.from_stage,
+        reason=year.reason.value if year.reason else None,
+        status="final" if year.final else "provisional",
+        decided_by_fiscal_year=year.deciding_fiscal_year,
+        awaiting_fiscal_year=year.awaiting_fiscal_year,
+        completed=completion is not None,
+        completion=StageCompletionView(
+            stage=completion.stage, completed_at=completion.completed_at, evidence=list(completion.evidence)
+        )
+        if completion
+        else None,
+        evidence=list(year.evidence),
+        decision_event_id=announced.event_id if announced and announced.live else None,
+        rule_version=rule_version,
+        explanation=Words(**vars(explain_year(year))),
+    )

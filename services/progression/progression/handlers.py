@@ -1,0 +1,195 @@
+"""Facts in, decisions out: each event is stored as a fact, then every person it concerns is re-decided.
+
+Translate → lock → store the fact → load the person's full fact set → `decide` → `reconcile` with what
+was already announced → save the announcement record and enqueue the difference in the outbox, all in
+the consuming transaction (which also holds the inbox row), so a fact and its consequences commit
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dx_shared import contracts as c
+from dx_shared.calendar import NaiveDateTimeError, to_jst
+from dx_shared.consumer import PermanentFailure, Subscription
+from dx_shared.envelope import CloudEvent, deterministic_id, new_event
+from dx_shared.logging import get_logger
+from dx_shared.outbox import enqueue, enqueue_many
+from progression.domain import (
+    Completion,
+    CurriculumRevision,
+    Decision,
+    DecisionEvent,
+    FiscalYearClosing,
+    Nomination,
+    PersonStanding,
+    Withdrawal,
+    decide,
+    reconcile,
+)
+from progression.repository import PostgresProgressionStore, ProgressionStore
+
+log = get_logger(__name__)
+
+
+# ---- use cases ------------------------------------------------------------------------------------
+
+
+async def record_person_fact(
+    store: ProgressionStore, conn: asyncpg.Connection, staff_id: str, fact: Nomination | Withdrawal | Completion
+) -> None:
+    await store.lock_for_person_facts()
+    await store.lock_person(staff_id)
+    if isinstance(fact, Nomination):
+        await store.add_nomination(staff_id, fact)
+    elif isinstance(fact, Withdrawal):
+        await store.add_withdrawal(staff_id, fact)
+    else:
+        await store.add_completion(staff_id, fact)
+    await redecide(store, conn, staff_id)
+
+
+async def record_curriculum(store: ProgressionStore, conn: asyncpg.Connection, revision: CurriculumRevision) -> int:
+    await store.lock_for_shared_facts()
+    await store.add_curriculum(revision)
+    return await redecide_people_nominated_in(store, conn, revision.fiscal_year)
+
+
+async def close_fiscal_year(
+    store: ProgressionStore, conn: asyncpg.Connection, fiscal_year: int, actor: str | None
+) -> tuple[FiscalYearClosing | None, int]:
+    """P6: records the closing and announces FiscalYearClosed once, then re-decides everyone it concerns.
+
+    Returns (None, 0) when the fiscal year was already closed.
+    """
+    await store.lock_for_shared_facts()
+    closing = FiscalYearClosing(deterministic_id("FiscalYearClosed", fiscal_year), fiscal_year, await store.now())
+    if not await store.add_closing(closing, actor):
+        return None, 0
+    payload = c.FiscalYearClosed(fiscal_year=fiscal_year, closed_at=closing.closed_at, actor=actor)
+    await enqueue(conn, new_event(payload, event_id=closing.event_id))
+    return closing, await redecide_people_nominated_in(store, conn, fiscal_year)
+
+
+async def redecide_people_nominated_in(store: ProgressionStore, conn: asyncpg.Connection, fiscal_year: int) -> int:
+    """Locks and re-decides, in staff-id order (so two such transactions cannot deadlock), each person
+    with a nomination in `fiscal_year`: the only people whose decisions a curriculum or a closing of
+    that year can change."""
+    announced = 0
+    for staff_id in await store.people_nominated_in(fiscal_year):
+        await store.lock_person(staff_id)
+        announced += await redecide(store, conn, staff_id)
+    return announced
+
+
+async def redecide(store: ProgressionStore, conn: asyncpg.Connection, staff_id: str) -> int:
+    """Recomputes the person's standing from all their facts and announces only what changed."""
+    before = await store.announced_for(staff_id)
+    result = reconcile(decide(await store.facts_of(staff_id)), before)
+    if not result.decisions:
+        return 0
+    events = [decision_event(decision) for decision in result.decisions]
+    await store.save_announced(staff_id, result.changed_years(before))
+    await store.log_decisions(result.decisions, {event.id: event.data for event in events})
+    await enqueue_many(conn, events)
+    log.info(
+        "decisions_announced",
+        staff_id=staff_id,
+        decisions=[f"{d.event.value}:{d.fiscal_year}:{d.stage}" for d in result.decisions],
+    )
+    return len(events)
+
+
+async def standing_of(store: ProgressionStore, staff_id: str) -> PersonStanding:
+    return decide(await store.facts_of(staff_id))
+
+
+def decision_event(decision: Decision) -> CloudEvent:
+    common: dict[str, Any] = {
+        "staff_id": decision.staff_id,
+        "fiscal_year": decision.fiscal_year,
+        "rule_version": decision.rule_version,
+        "evidence": list(decision.evidence),
+    }
+    payload: c.EventPayload
+    if decision.event is DecisionEvent.STAGE_ADVANCED:
+        payload = c.StageAdvanced(
+            **common, from_stage=decision.from_stage or 0, to_stage=decision.stage, corrects=decision.corrects
+        )
+    elif decision.event is DecisionEvent.STAGE_REPEATED:
+        payload = c.StageRepeated(
+            **common, stage=decision.stage, reason=decision.reason or "", corrects=decision.corrects
+        )
+    elif decision.event is DecisionEvent.STAGE_COMPLETED:
+        assert decision.completed_at is not None
+        payload = c.StageCompleted(
+            **common, stage=decision.stage, completed_at=decision.completed_at, decision=decision.decision_id
+        )
+    else:
+        payload = c.EnrollmentCancelled(
+            **common, stage=decision.stage, reason=decision.reason or "", corrects=decision.corrects
+        )
+    return new_event(payload, subject=decision.staff_id, event_id=decision.event_id)
+
+
+# ---- translation from the wire --------------------------------------------------------------------
+
+
+def _aware(moment: datetime) -> datetime:
+    try:
+        aware: datetime = to_jst(moment)
+    except NaiveDateTimeError as exc:
+        raise PermanentFailure(f"a time without a UTC offset cannot be placed in a fiscal year: {exc}") from exc
+    return aware
+
+
+def _nomination(event: CloudEvent, payload: c.TraineeNominated) -> Nomination:
+    return Nomination(event.id, payload.nomination_id, payload.fiscal_year, payload.slot.value)
+
+
+def _withdrawal(event: CloudEvent, payload: c.NominationWithdrawn) -> Withdrawal:
+    return Withdrawal(event.id, payload.nomination_id, payload.fiscal_year, _aware(payload.withdrawn_at or event.time))
+
+
+def _completion(event: CloudEvent, payload: c.SessionCompleted) -> Completion:
+    return Completion(
+        event.id, payload.session_id, payload.fiscal_year,
+        _aware(payload.occurred_at), _aware(payload.recorded_at), waived=False,
+    )
+
+
+def _waiver(event: CloudEvent, payload: c.CompletionWaived) -> Completion:
+    recorded_at = _aware(payload.recorded_at or event.time)
+    return Completion(event.id, payload.session_id, payload.fiscal_year, recorded_at, recorded_at, waived=True)
+
+
+def _curriculum(event: CloudEvent, payload: c.CurriculumPublished) -> CurriculumRevision:
+    return CurriculumRevision(
+        event.id, payload.fiscal_year, payload.stage, payload.revision, frozenset(payload.session_ids)
+    )
+
+
+async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.EventPayload) -> None:
+    store = PostgresProgressionStore(conn)
+    if isinstance(payload, c.CurriculumPublished):
+        await record_curriculum(store, conn, _curriculum(event, payload))
+    elif isinstance(payload, c.TraineeNominated):
+        await record_person_fact(store, conn, payload.staff_id, _nomination(event, payload))
+    elif isinstance(payload, c.NominationWithdrawn):
+        await record_person_fact(store, conn, payload.staff_id, _withdrawal(event, payload))
+    elif isinstance(payload, c.SessionCompleted):
+        await record_person_fact(store, conn, payload.staff_id, _completion(event, payload))
+    elif isinstance(payload, c.CompletionWaived):
+        await record_person_fact(store, conn, payload.staff_id, _waiver(event, payload))
+
+
+subscription = Subscription(
+    purpose="facts",
+    events=[c.TraineeNominated, c.NominationWithdrawn, c.CurriculumPublished, c.SessionCompleted, c.CompletionWaived],
+    handler=handle,
+    description="The facts the stage rules decide from: nominations, withdrawals, curricula, completions, waivers.",
+)
