@@ -252,6 +252,9 @@ class StageCompleted(EventPayload):
     completed_at: datetime
     rule_version: str = ""
     evidence: list[str] = Field(default_factory=list)
+    decision: str | None = Field(
+        None, description="id of the stage decision (StageAdvanced/StageRepeated) this completes"
+    )
 
 
 class EnrollmentCancelled(EventPayload):

@@ -27,6 +27,7 @@ class ProblemError(Exception):
         title_en: str,
         title_ja: str,
         detail: str | None = None,
+        detail_ja: str | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(f"{code}: {title_en}")
@@ -35,6 +36,7 @@ class ProblemError(Exception):
         self.title_en = title_en
         self.title_ja = title_ja
         self.detail = detail
+        self.detail_ja = detail_ja
         self.extra = extra
 
     def to_body(self, instance: str | None = None) -> dict[str, Any]:
@@ -47,6 +49,8 @@ class ProblemError(Exception):
         }
         if self.detail:
             body["detail"] = self.detail
+        if self.detail_ja:
+            body["detail_ja"] = self.detail_ja
         if instance:
             body["instance"] = instance
         body.update(self.extra)

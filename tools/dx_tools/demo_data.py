@@ -393,15 +393,19 @@ def generate(seed: int = 2024, staff_per_department: int = 15) -> list[YearPlan]
         )
         if plans:
             previous = plans[-1]
-            late_people = rng.sample(sorted(previous_trainees), min(4, len(previous_trainees)))
+            # Completions of last year that reach us only after that year was closed (P6).
+            done = {(c.session_id, c.staff_id) for c in previous.promoter_completions}
+            missed = sorted(
+                (session_id, staff_id)
+                for staff_id, stage in previous_trainees.items()
+                for session_id in previous.curricula[stage]
+                if (session_id, staff_id) not in done and session_id.endswith("-EL")
+            )
             plan.late_for_previous_year = [
                 Completion(
-                    previous.curricula[previous_trainees[staff_id]][0],
-                    staff_id,
-                    datetime(previous.fiscal_year + 1, 3, 25, 10, tzinfo=JST),
-                    "e_learning",
+                    session_id, staff_id, datetime(previous.fiscal_year + 1, 3, 25, 10, tzinfo=JST), "e_learning"
                 )
-                for staff_id in late_people
+                for session_id, staff_id in rng.sample(missed, min(4, len(missed)))
             ]
         plan.unmatched = [
             {"activity": f"https://elearning.example/activities/unknown-{fiscal_year}", "staff_id": roster[0].staff_id},
