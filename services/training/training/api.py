@@ -70,7 +70,7 @@ def _problem(error: TrainingRuleViolation) -> ProblemError:
         title_en=error.title_en,
         title_ja=error.title_ja,
         detail=error.detail,
-        **{key: value for key, value in error.facts.items() if value is not None},
+        **{key: value for key, value in error.facts.items() if value is not None},  # type: ignore[arg-type]
     )
 
 
