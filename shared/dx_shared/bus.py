@@ -17,6 +17,10 @@ from dx_shared.settings import Settings
 
 DEAD_LETTER_REASON_HEADER = "x-dx-dead-letter-reason"
 
+# Every consumer queue of the system (`<service>.<purpose>`), so that operations can watch all of their
+# dead-letter queues; a test keeps it equal to the services' subscriptions.
+CONSUMER_QUEUES = ("nomination.events", "training.rosters", "progression.facts", "reporting.events")
+
 
 def queue_name(service: str, purpose: str) -> str:
     return f"{service}.{purpose}"
