@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
-from starlette.datastructures import UploadFile
 
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
 from dx_shared.problems import ProblemError
 from dx_shared.service import PoolDep, SettingsDep
 from dx_shared.settings import Settings
+from dx_shared.uploads import read_uploaded_file
 from nomination import domain, use_cases
 from nomination.csv_import import RowProblem, normalise_code
 from nomination.domain import NominationRefused, NominationRequest, NominationStatus, Slot
@@ -199,28 +199,7 @@ async def import_staff(
 
 
 async def _uploaded_csv(request: Request, settings: Settings) -> bytes:
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ProblemError(
-                status=422,
-                code="MISSING_FILE",
-                title_en="The multipart body has no `file` field",
-                title_ja="ファイル（file）が添付されていません",
-            )
-        raw = await upload.read()
-    else:
-        raw = await request.body()
-    if len(raw) > settings.max_upload_bytes:
-        raise ProblemError(
-            status=413,
-            code="PAYLOAD_TOO_LARGE",
-            title_en="The file is too large",
-            title_ja="ファイルが大きすぎます",
-            detail=f"The limit is {settings.max_upload_bytes} bytes.",
-        )
-    return raw
+    return await read_uploaded_file(request, settings.max_upload_bytes)
 
 
 def _bad_rows(problems: tuple[RowProblem, ...]) -> list[dict[str, Any]]:
