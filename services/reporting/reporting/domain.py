@@ -92,13 +92,14 @@ DecisionKind = Literal["advanced", "repeated", "cancelled"]
 
 @dataclass(frozen=True)
 class Decision:
-    """A stage decision by the progression service; the latest one for a trainee-year wins."""
+    """A stage decision by the progression service; `corrects` names the earlier decision it replaces."""
 
     kind: DecisionKind
     stage: int
     from_stage: int | None
     decided_at: datetime
     event_id: str
+    corrects: str | None = None
 
     @property
     def order_key(self) -> tuple[datetime, str]:
@@ -106,21 +107,68 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class StageCompletion:
+    """A StageCompleted: it counts only while `decision` (the stage decision it completes) stands.
+
+    A completion without a decision id (an older producer) counts whatever the decision.
+    """
+
+    stage: int
+    completed_at: datetime
+    decision_id: str | None = None
+
+    @property
+    def order_key(self) -> tuple[int, datetime, str]:
+        return (self.stage, self.completed_at, self.decision_id or "")
+
+
+@dataclass(frozen=True)
 class TraineeYear:
-    """A staff member's year as a DX promoter (DX推進員): the stage entered and whether it was completed."""
+    """A staff member's year as a DX promoter (DX推進員): every decision and completion known for it.
+
+    What the year counts as is derived from the facts, so it is the same whatever order they arrived in
+    (POLICY.md P8): the standing decision is the latest one that no other decision corrects, and a
+    completion counts while the decision it completes is the standing one. A completion that turned out
+    late once the closing was known is withdrawn by progression re-deciding the year (P6), which is how
+    an earlier StageCompleted stops counting.
+    """
 
     staff_id: str
     fiscal_year: int
-    decision: Decision | None = None
-    completed_stage: int | None = None
-    completed_at: datetime | None = None
+    decisions: tuple[Decision, ...] = ()
+    completions: tuple[StageCompletion, ...] = ()
     department_code: str | None = None
 
     @property
+    def decision(self) -> Decision | None:
+        corrected = {decision.corrects for decision in self.decisions if decision.corrects}
+        standing = [decision for decision in self.decisions if decision.event_id not in corrected]
+        return max(standing or self.decisions, key=lambda decision: decision.order_key, default=None)
+
+    @property
+    def completion(self) -> StageCompletion | None:
+        """The counted completion: the highest stage (then latest) among those that still count."""
+        decision = self.decision
+        standing_id = decision.event_id if decision is not None else None
+        counted = [c for c in self.completions if c.decision_id is None or c.decision_id == standing_id]
+        return max(counted, key=lambda completion: completion.order_key, default=None)
+
+    @property
+    def completed_stage(self) -> int | None:
+        completion = self.completion
+        return completion.stage if completion is not None else None
+
+    @property
+    def completed_at(self) -> datetime | None:
+        completion = self.completion
+        return completion.completed_at if completion is not None else None
+
+    @property
     def stage(self) -> int | None:
-        if self.decision is None or self.decision.kind == "cancelled":
+        decision = self.decision
+        if decision is None or decision.kind == "cancelled":
             return None
-        return self.decision.stage
+        return decision.stage
 
     @property
     def is_new(self) -> bool:
@@ -129,17 +177,17 @@ class TraineeYear:
 
 
 def with_decision(trainee_year: TraineeYear, decision: Decision) -> TraineeYear:
-    current = trainee_year.decision
-    if current is not None and current.order_key >= decision.order_key:
+    if any(known.event_id == decision.event_id for known in trainee_year.decisions):
         return trainee_year
-    return replace(trainee_year, decision=decision)
+    decisions = tuple(sorted((*trainee_year.decisions, decision), key=lambda known: known.order_key))
+    return replace(trainee_year, decisions=decisions)
 
 
-def with_completion(trainee_year: TraineeYear, stage: int, completed_at: datetime) -> TraineeYear:
-    known_stage, known_at = trainee_year.completed_stage, trainee_year.completed_at
-    if known_stage is not None and known_at is not None and (known_stage, known_at) >= (stage, completed_at):
+def with_completion(trainee_year: TraineeYear, completion: StageCompletion) -> TraineeYear:
+    if completion in trainee_year.completions:
         return trainee_year
-    return replace(trainee_year, completed_stage=stage, completed_at=completed_at)
+    completions = tuple(sorted((*trainee_year.completions, completion), key=lambda known: known.order_key))
+    return replace(trainee_year, completions=completions)
 
 
 def with_department(trainee_year: TraineeYear, department_code: str | None) -> TraineeYear:

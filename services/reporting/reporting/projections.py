@@ -18,6 +18,7 @@ from reporting.domain import (
     BaselinePerson,
     Decision,
     Department,
+    StageCompletion,
     TraineeYear,
     attendance_contributions,
     baseline_contributions,
@@ -66,14 +67,14 @@ async def _change_trainee_year(
 
 
 async def _stage_advanced(store: ProjectionStore, event: CloudEvent, payload: c.StageAdvanced) -> None:
-    decision = Decision("advanced", payload.to_stage, payload.from_stage, event.time, event.id)
+    decision = Decision("advanced", payload.to_stage, payload.from_stage, event.time, event.id, payload.corrects)
     await _change_trainee_year(
         store, payload.staff_id, payload.fiscal_year, lambda year: with_decision(year, decision)
     )
 
 
 async def _stage_repeated(store: ProjectionStore, event: CloudEvent, payload: c.StageRepeated) -> None:
-    decision = Decision("repeated", payload.stage, None, event.time, event.id)
+    decision = Decision("repeated", payload.stage, None, event.time, event.id, payload.corrects)
     await _change_trainee_year(
         store, payload.staff_id, payload.fiscal_year, lambda year: with_decision(year, decision)
     )
@@ -82,16 +83,16 @@ async def _stage_repeated(store: ProjectionStore, event: CloudEvent, payload: c.
 async def _enrollment_cancelled(
     store: ProjectionStore, event: CloudEvent, payload: c.EnrollmentCancelled
 ) -> None:
-    decision = Decision("cancelled", payload.stage, None, event.time, event.id)
+    decision = Decision("cancelled", payload.stage, None, event.time, event.id, payload.corrects)
     await _change_trainee_year(
         store, payload.staff_id, payload.fiscal_year, lambda year: with_decision(year, decision)
     )
 
 
 async def _stage_completed(store: ProjectionStore, event: CloudEvent, payload: c.StageCompleted) -> None:
+    completion = StageCompletion(payload.stage, payload.completed_at, payload.decision)
     await _change_trainee_year(
-        store, payload.staff_id, payload.fiscal_year,
-        lambda year: with_completion(year, payload.stage, payload.completed_at),
+        store, payload.staff_id, payload.fiscal_year, lambda year: with_completion(year, completion)
     )
 
 

@@ -24,6 +24,7 @@ from reporting.domain import (
     DepartmentCount,
     Nomination,
     PlanCount,
+    StageCompletion,
     StageYearTally,
     TallyKey,
     TraineeYear,
@@ -60,16 +61,41 @@ def _tally_statement(key: TallyKey) -> tuple[str, tuple[Any, ...]]:
     return sql, values
 
 
+def _decision(fact: Mapping[str, Any]) -> Decision:
+    return Decision(
+        kind=fact["kind"], stage=fact["stage"], from_stage=fact["from_stage"],
+        decided_at=datetime.fromisoformat(fact["decided_at"]), event_id=fact["event_id"],
+        corrects=fact["corrects"],
+    )
+
+
+def _decision_fact(decision: Decision) -> dict[str, Any]:
+    return {
+        "kind": decision.kind, "stage": decision.stage, "from_stage": decision.from_stage,
+        "decided_at": decision.decided_at.isoformat(), "event_id": decision.event_id,
+        "corrects": decision.corrects,
+    }
+
+
+def _completion(fact: Mapping[str, Any]) -> StageCompletion:
+    return StageCompletion(
+        stage=fact["stage"], completed_at=datetime.fromisoformat(fact["completed_at"]),
+        decision_id=fact["decision_id"],
+    )
+
+
+def _completion_fact(completion: StageCompletion) -> dict[str, Any]:
+    return {
+        "stage": completion.stage, "completed_at": completion.completed_at.isoformat(),
+        "decision_id": completion.decision_id,
+    }
+
+
 def _trainee_year(row: Record) -> TraineeYear:
-    decision = None
-    if row["decision_kind"] is not None:
-        decision = Decision(
-            kind=row["decision_kind"], stage=row["stage"], from_stage=row["from_stage"],
-            decided_at=row["decided_at"], event_id=row["decision_event_id"],
-        )
     return TraineeYear(
-        staff_id=row["staff_id"], fiscal_year=row["fiscal_year"], decision=decision,
-        completed_stage=row["completed_stage"], completed_at=row["completed_at"],
+        staff_id=row["staff_id"], fiscal_year=row["fiscal_year"],
+        decisions=tuple(_decision(fact) for fact in row["decisions"]),
+        completions=tuple(_completion(fact) for fact in row["completions"]),
         department_code=row["department_code"],
     )
 
@@ -133,13 +159,16 @@ class ProjectionStore:
         decision = year.decision
         await self.conn.execute(
             """UPDATE trainee_year SET decision_kind = $3, stage = $4, from_stage = $5, decided_at = $6,
-                 decision_event_id = $7, completed_stage = $8, completed_at = $9, department_code = $10
+                 decision_event_id = $7, completed_stage = $8, completed_at = $9, department_code = $10,
+                 decisions = $11, completions = $12
                WHERE staff_id = $1 AND fiscal_year = $2""",
             year.staff_id, year.fiscal_year,
             decision.kind if decision else None, decision.stage if decision else None,
             decision.from_stage if decision else None, decision.decided_at if decision else None,
             decision.event_id if decision else None,
             year.completed_stage, year.completed_at, year.department_code,
+            [_decision_fact(known) for known in year.decisions],
+            [_completion_fact(known) for known in year.completions],
         )
 
     async def lock_nomination(self, nomination_id: str, staff_id: str, fiscal_year: int) -> Nomination:

@@ -90,19 +90,21 @@ def withdrawn(nomination_id: str, staff_id: str, fiscal_year: int) -> CloudEvent
                                        reason="本人都合"))
 
 
-def advanced(staff_id: str, fiscal_year: int, from_stage: int, to_stage: int, **kw: Any) -> CloudEvent:
+def advanced(staff_id: str, fiscal_year: int, from_stage: int, to_stage: int, *, corrects: str | None = None,
+             **kw: Any) -> CloudEvent:
     return event(c.StageAdvanced(staff_id=staff_id, fiscal_year=fiscal_year, from_stage=from_stage,
-                                 to_stage=to_stage, rule_version="1"), **kw)
+                                 to_stage=to_stage, rule_version="1", corrects=corrects), **kw)
 
 
-def repeated(staff_id: str, fiscal_year: int, stage: int, **kw: Any) -> CloudEvent:
-    return event(c.StageRepeated(staff_id=staff_id, fiscal_year=fiscal_year, stage=stage, reason="not completed"),
-                 **kw)
+def repeated(staff_id: str, fiscal_year: int, stage: int, *, corrects: str | None = None, **kw: Any) -> CloudEvent:
+    return event(c.StageRepeated(staff_id=staff_id, fiscal_year=fiscal_year, stage=stage, reason="not completed",
+                                 corrects=corrects), **kw)
 
 
-def completed_stage(staff_id: str, fiscal_year: int, stage: int) -> CloudEvent:
+def completed_stage(staff_id: str, fiscal_year: int, stage: int, *, decision: str | None = None) -> CloudEvent:
+    """A StageCompleted; `decision` is the id of the StageAdvanced/StageRepeated it completes."""
     return event(c.StageCompleted(staff_id=staff_id, fiscal_year=fiscal_year, stage=stage,
-                                  completed_at=datetime(fiscal_year + 1, 2, 1, tzinfo=UTC)))
+                                  completed_at=datetime(fiscal_year + 1, 2, 1, tzinfo=UTC), decision=decision))
 
 
 def cancelled(staff_id: str, fiscal_year: int, stage: int, **kw: Any) -> CloudEvent:

@@ -78,6 +78,34 @@ async def test_the_same_events_delivered_twice_count_once(settings, reporting) -
     assert pipeline["events_total"] == len(events)
 
 
+async def test_a_completion_no_longer_counts_once_progression_corrects_its_decision_in_either_order(
+    settings, reporting
+) -> None:
+    first_s1, first_s2, standing_s3 = advanced("S1", 2024, 0, 1), advanced("S2", 2024, 0, 1), advanced("S3", 2024, 0, 1)
+    late_s1, late_s2 = completed_stage("S1", 2024, 1, decision=first_s1.id), completed_stage(
+        "S2", 2024, 1, decision=first_s2.id)
+    corrected_s1 = advanced("S1", 2024, 0, 1, corrects=first_s1.id)
+    corrected_s2 = advanced("S2", 2024, 0, 1, corrects=first_s2.id)
+    await feed(settings, reporting, [
+        DEPARTMENTS_2024,
+        nominated("N1", "S1", "D01", 2024, "recommended"), nominated("N2", "S2", "D02", 2024, "recommended"),
+        nominated("N3", "S3", "D03", 2024, "recommended"),
+        first_s1, late_s1, corrected_s1,
+        first_s2, corrected_s2, late_s2,
+        standing_s3, completed_stage("S3", 2024, 1, decision=standing_s3.id),
+    ], copies=2)
+
+    plan = (await reporting.get("/api/v1/reports/plan")).json()
+    departments_report = (await reporting.get("/api/v1/reports/departments?fiscal_year=2024")).json()
+    s1 = (await reporting.get("/api/v1/reports/trainees/S1")).json()["years"][0]
+
+    assert cell(plan, 1, 2024) == {"fiscal_year": 2024, "plan": 200, "entered": 3, "completed": 1}
+    assert plan["new_promoters"]["per_year"][0]["actual"] == 3
+    completions = {d["code"]: d["completions"] for d in departments_report["departments"]}
+    assert completions == {"D01": 0, "D02": 0, "D03": 1}
+    assert (s1["stage"], s1["status"], s1["completed_stage"]) == (1, "in_training", None)
+
+
 async def test_department_report_lists_departments_still_missing_a_recommended_nominee(settings, reporting) -> None:
     await feed(settings, reporting, [
         DEPARTMENTS_2024,

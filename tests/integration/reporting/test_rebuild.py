@@ -43,13 +43,17 @@ def random_stream(seed: int) -> list[CloudEvent]:
             events.append(f.nominated(nomination_id, staff_id, department, year, rng.choice(["recommended", "self"])))
             stage = rng.choice([1, 1, 2])
             decided = f.BASE_TIME + timedelta(days=365 * (year - 2024) + index)
-            events.append(f.advanced(staff_id, year, 0 if stage == 1 else stage - 1, stage, at=decided))
+            decision = f.advanced(staff_id, year, 0 if stage == 1 else stage - 1, stage, at=decided)
+            events.append(decision)
             if rng.random() < 0.2:
                 events.append(f.repeated(staff_id, year, 1, at=decided + timedelta(hours=1)))
             if rng.random() < 0.4:
                 events.append(f.session_completed(f"p-{year}-{staff_id}", f"P{year}{stage}", staff_id, year,
                                                   method="hands_on"))
-                events.append(f.completed_stage(staff_id, year, stage))
+                events.append(f.completed_stage(staff_id, year, stage, decision=decision.id))
+                if rng.random() < 0.3:
+                    events.append(f.advanced(staff_id, year, 0 if stage == 1 else stage - 1, stage,
+                                             corrects=decision.id, at=decided + timedelta(days=400)))
             elif rng.random() < 0.3:
                 events.append(f.withdrawn(nomination_id, staff_id, year))
                 events.append(f.cancelled(staff_id, year, stage, at=decided + timedelta(days=2)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from itertools import permutations
 
 from reporting.domain import (
     Attendance,
@@ -14,6 +15,7 @@ from reporting.domain import (
     Nomination,
     PlanCount,
     SessionCount,
+    StageCompletion,
     TraineeYear,
     attendance_contributions,
     baseline_contributions,
@@ -65,14 +67,91 @@ def test_a_cancelled_enrolment_counts_nowhere_in_the_plan() -> None:
 
 
 def test_a_completion_counts_for_the_plan_and_for_the_trainees_department() -> None:
-    year = TraineeYear("S1", 2024, decision=advanced(1, 0, T0), department_code="D01")
+    year = TraineeYear("S1", 2024, decisions=(advanced(1, 0, T0),), department_code="D01")
 
-    completed = with_completion(year, 1, T1)
+    completed = with_completion(year, StageCompletion(1, T1))
 
     assert trainee_year_contributions(completed)[PlanCount(2024, 1, "completed")] == 1
     assert trainee_year_contributions(completed)[DepartmentCount(2024, "D01", "completions")] == 1
-    assert with_completion(completed, 1, T1) == completed
-    assert trainee_year_status(with_completion(year, 5, T1)) == "finished"
+    assert with_completion(completed, StageCompletion(1, T1)) == completed
+    assert trainee_year_status(with_completion(year, StageCompletion(5, T1))) == "finished"
+
+
+# ---- superseded completions: a StageCompleted counts while the decision it completes stands ----
+
+T2 = datetime(2025, 5, 1, tzinfo=UTC)
+FIRST = Decision("advanced", 1, 0, T0, "first")
+CORRECTION = Decision("advanced", 1, 0, T2, "second", corrects="first")
+COMPLETED_FIRST = StageCompletion(1, T1, decision_id="first")
+
+
+def apply_all(facts: list[Decision | StageCompletion]) -> TraineeYear:
+    year = TraineeYear("S1", 2024, department_code="D01")
+    for fact in facts:
+        year = with_decision(year, fact) if isinstance(fact, Decision) else with_completion(year, fact)
+    return year
+
+
+def test_a_completion_of_the_standing_decision_counts() -> None:
+    year = apply_all([FIRST, COMPLETED_FIRST])
+
+    assert trainee_year_contributions(year) == Counter({
+        PlanCount(2024, 1, "entered"): 1, PlanCount(2024, 1, "new"): 1, PlanCount(2024, 1, "completed"): 1,
+        DepartmentCount(2024, "D01", "completions"): 1,
+    })
+    assert trainee_year_status(year) == "completed"
+
+
+def test_a_completion_stops_counting_once_its_decision_is_corrected_whatever_the_order() -> None:
+    expected = Counter({PlanCount(2024, 1, "entered"): 1, PlanCount(2024, 1, "new"): 1})
+
+    for order in permutations([FIRST, COMPLETED_FIRST, CORRECTION]):
+        year = apply_all(list(order))
+
+        assert trainee_year_contributions(year) == expected, order
+        assert (year.decision, year.completed_stage, trainee_year_status(year)) == (
+            CORRECTION, None, "in_training"), order
+
+
+def test_duplicated_decisions_and_completions_change_nothing() -> None:
+    once = apply_all([FIRST, COMPLETED_FIRST, CORRECTION])
+
+    twice = apply_all([CORRECTION, COMPLETED_FIRST, FIRST, COMPLETED_FIRST, CORRECTION, FIRST])
+
+    assert twice == once
+
+
+def test_a_completion_of_the_correcting_decision_counts() -> None:
+    completed_again = StageCompletion(1, T2, decision_id="second")
+
+    for order in permutations([FIRST, COMPLETED_FIRST, CORRECTION, completed_again]):
+        year = apply_all(list(order))
+
+        assert trainee_year_contributions(year)[PlanCount(2024, 1, "completed")] == 1, order
+        assert year.completion == completed_again, order
+
+
+def test_a_completion_waits_for_the_decision_it_completes() -> None:
+    before = apply_all([COMPLETED_FIRST])
+    after = apply_all([COMPLETED_FIRST, FIRST])
+
+    assert trainee_year_contributions(before) == Counter()
+    assert trainee_year_contributions(after)[PlanCount(2024, 1, "completed")] == 1
+
+
+def test_a_correction_standing_wins_even_if_its_clock_is_earlier_than_the_decision_it_corrects() -> None:
+    skewed = Decision("repeated", 1, None, T0, "a-correction", corrects="zz-first")
+    corrected = Decision("advanced", 2, 1, T1, "zz-first")
+
+    year = apply_all([corrected, StageCompletion(2, T1, decision_id="zz-first"), skewed])
+
+    assert (year.stage, year.completed_stage) == (1, None)
+
+
+def test_a_completion_without_a_decision_id_counts_whatever_the_decision() -> None:
+    year = apply_all([FIRST, StageCompletion(1, T1), CORRECTION])
+
+    assert trainee_year_contributions(year)[PlanCount(2024, 1, "completed")] == 1
 
 
 def test_only_an_active_nomination_takes_its_departments_slot() -> None:
