@@ -8,18 +8,17 @@ from typing import Any
 import aio_pika
 from aiormq.exceptions import ChannelNotFoundEntity
 
-from dx_shared.bus import dead_letter_queue_name, queue_name
+from dx_shared.bus import CONSUMER_QUEUES, dead_letter_queue_name
 from dx_shared.logging import get_logger
 from dx_shared.settings import Settings
 
 log = get_logger(__name__)
 
-SERVICES = ("nomination", "training", "progression", "reporting")
 
 
 def watched_dead_letter_queues(settings: Settings) -> list[str]:
-    """The DLQ beside each service's `events` consumer queue (the purpose every service uses)."""
-    return [settings.queue_prefix + dead_letter_queue_name(queue_name(service, "events")) for service in SERVICES]
+    """The DLQ beside every consumer queue of the system, named as the services declare them."""
+    return [dead_letter_queue_name(settings.queue_prefix + queue) for queue in CONSUMER_QUEUES]
 
 
 async def dead_letter_depths(settings: Settings, timeout: float = 3.0) -> list[dict[str, Any]]:

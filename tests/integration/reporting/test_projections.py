@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import aio_pika
 import pytest
 
 from tests.integration.reporting.event_factory import (
@@ -215,6 +216,27 @@ async def test_pipeline_reports_streams_late_completions_and_unmatched_statement
     assert streams["training.SessionCompleted.v1"] == 3
     own_dlq = next(q for q in pipeline["dead_letter_queues"] if q["queue"].endswith("reporting.events.dlq"))
     assert own_dlq["messages"] == 0
+
+
+async def test_pipeline_shows_the_depth_of_another_services_dead_letter_queue(settings, reporting) -> None:
+    facts_dlq = f"{settings.queue_prefix}progression.facts.dlq"
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(facts_dlq, durable=True, arguments={"x-queue-type": "quorum"})
+        for body in (b"not a CloudEvent", b"{}"):
+            await channel.default_exchange.publish(aio_pika.Message(body), routing_key=facts_dlq)
+
+    pipeline = (await reporting.get("/api/v1/reports/pipeline")).json()
+
+    depths = {q["queue"].removeprefix(settings.queue_prefix): (q["messages"], q["status"])
+              for q in pipeline["dead_letter_queues"]}
+    assert depths == {
+        "nomination.events.dlq": (None, "not_declared"),
+        "training.rosters.dlq": (None, "not_declared"),
+        "progression.facts.dlq": (2, "ok"),
+        "reporting.events.dlq": (0, "ok"),
+    }
 
 
 async def test_csv_downloads_open_in_excel_and_neutralise_formulas(settings, reporting) -> None:
