@@ -75,6 +75,13 @@ def test_a_timestamp_more_than_five_minutes_away_is_refused(offset: int) -> None
         WebhookVerifier([OLD]).verify(BODY, headers)
 
 
+@pytest.mark.parametrize("timestamp", ["999999999999", "0"])
+def test_a_timestamp_beyond_the_calendar_is_refused_as_out_of_tolerance(timestamp: str) -> None:
+    headers = {**sign(OLD, BODY, "msg_1"), "webhook-timestamp": timestamp}
+    with pytest.raises(TimestampOutOfTolerance):
+        WebhookVerifier([OLD]).verify(BODY, headers)
+
+
 def test_a_timestamp_within_five_minutes_is_accepted() -> None:
     headers = sign(OLD, BODY, "msg_1", timestamp=int(time.time()) - 290)
     assert WebhookVerifier([OLD]).verify(BODY, headers).webhook_id == "msg_1"
