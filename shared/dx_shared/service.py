@@ -33,8 +33,9 @@ from dx_shared.database import create_pool, ensure_database, migrate
 from dx_shared.logging import configure_logging, get_logger
 from dx_shared.metrics import HTTP_REQUESTS
 from dx_shared.outbox import OutboxRelay
-from dx_shared.problems import install_problem_handlers
+from dx_shared.problems import install_problem_handlers, problem_response
 from dx_shared.settings import Settings, get_settings
+from dx_shared.uploads import too_large
 
 log = get_logger(__name__)
 
@@ -197,16 +198,19 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         "topic exchange. Every message is a CloudEvents 1.0 event in structured JSON mode.",
     )
     install_problem_handlers(app)
-    _install_correlation_middleware(app, spec.name)
+    _install_correlation_middleware(app, spec.name, settings.max_upload_bytes)
     app.include_router(_operations_router(spec.name))
     for router in spec.routers:
         app.include_router(router)
     return app
 
 
-def _install_correlation_middleware(app: FastAPI, service: str) -> None:
+def _install_correlation_middleware(app: FastAPI, service: str, max_body: int) -> None:
     @app.middleware("http")
     async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body:
+            return problem_response(too_large(max_body), request.url.path)
         correlation = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request_id = str(uuid.uuid4())
         tokens = context.bind(correlation, request_id)

@@ -264,3 +264,11 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_after_the_delivery_
     letters = await dead_letters(settings, queue)
     assert len(letters) == 1
     assert letters[0].headers["x-death"][0]["reason"] in ("delivery_limit", "rejected")
+
+
+async def test_any_request_declaring_a_body_over_the_upload_limit_is_refused_with_413(settings: Settings) -> None:
+    settings = settings.model_copy(update={"max_upload_bytes": 1024})
+    async with running_app(toy_service.create_app, settings) as client:
+        response = await client.post("/anything", content=b"x" * 2048)
+    assert response.status_code == 413
+    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
