@@ -216,6 +216,15 @@ def meets_move_on(move_on: MoveOn, outcome: Outcome) -> bool:
     return outcome.completed or outcome.passed
 
 
+EVERY_OUTCOME = tuple(Outcome(completed, passed) for completed in (False, True) for passed in (False, True))
+
+
+def outcomes_meeting(move_on: MoveOn) -> tuple[Outcome, ...]:
+    """Every accumulated outcome that meets `move_on`: lets the store test the outcome it holds under its
+    row lock in the same statement that adds to it, with the rule still decided here."""
+    return tuple(outcome for outcome in EVERY_OUTCOME if meets_move_on(move_on, outcome))
+
+
 _LAST_SEGMENT = re.compile(r"[/#:?=]")
 
 
@@ -302,6 +311,11 @@ def complete_from_report(
     (cmi5 allows `completed` and `passed` to arrive as separate statements), or None if not yet met."""
     if not meets_move_on(session.move_on, shown_so_far.merge(reported.outcome)):
         return None
+    return completion_if_met(session, reported, recorded_at)
+
+
+def completion_if_met(session: Session, reported: ReportedResult, recorded_at: datetime) -> Completion:
+    """The completion a reported result makes once the session's move_on is met."""
     return Completion(
         completion_id=reported.completion_id,
         session_id=session.session_id,

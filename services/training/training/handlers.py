@@ -31,8 +31,10 @@ from training.domain import (
     Waiver,
     attendance_time,
     complete_from_report,
+    completion_if_met,
     curriculum_event_id,
     import_completion,
+    outcomes_meeting,
     reschedule_is_repeat,
     revise_curriculum,
     schedule_session,
@@ -42,7 +44,7 @@ from training.domain import (
     unmatched_reason,
     waive_completion,
 )
-from training.repository import TrainingRepository
+from training.repository import ClaimedReport, SettledStatuses, TrainingRepository
 
 log = get_logger(__name__)
 
@@ -203,41 +205,58 @@ class Receipt:
 async def receive_report(pool: asyncpg.Pool, webhook_id: str, reported: ReportedResult | None, body: str) -> Receipt:
     """Records a verified delivery; returns only after everything it caused is committed."""
     recorded_at = _now()
+    if reported is None:
+        async with pool.acquire() as conn:
+            claimed = await TrainingRepository(conn).claim_delivery(webhook_id, recorded_at, ReceiptStatus.IGNORED)
+        return Receipt(ReceiptStatus.IGNORED if claimed else ReceiptStatus.DUPLICATE)
     async with pool.acquire() as conn, conn.transaction():
         repo = TrainingRepository(conn)
-        if not await repo.claim_delivery(webhook_id, recorded_at):
+        claim = await repo.claim_report(webhook_id, reported, session_refs(reported.session_ref), recorded_at, body)
+        if not claim.delivery_claimed:
             return Receipt(ReceiptStatus.DUPLICATE)
-        if reported is None:
-            await repo.settle_delivery(webhook_id, ReceiptStatus.IGNORED, None)
-            return Receipt(ReceiptStatus.IGNORED)
-        if not await repo.claim_report(reported, webhook_id, recorded_at, body):
+        if not claim.report_claimed:
             await repo.settle_delivery(webhook_id, ReceiptStatus.DUPLICATE, reported.source_key)
             return Receipt(ReceiptStatus.DUPLICATE)
-        receipt = await _match_report(conn, repo, reported, recorded_at)
-        await repo.settle_delivery_and_report(webhook_id, reported.source_key, receipt.status)
-        return receipt
+        return await _match_report(conn, repo, webhook_id, reported, claim, recorded_at)
 
 
 async def _match_report(
-    conn: asyncpg.Connection, repo: TrainingRepository, reported: ReportedResult, recorded_at: datetime
+    conn: asyncpg.Connection,
+    repo: TrainingRepository,
+    webhook_id: str,
+    reported: ReportedResult,
+    claim: ClaimedReport,
+    recorded_at: datetime,
 ) -> Receipt:
-    session = await repo.session_named_by(session_refs(reported.session_ref))
-    on_roster = await repo.on_roster(reported.fiscal_year, reported.staff_id)
-    reason = unmatched_reason(session, on_roster)
+    reason = unmatched_reason(claim.session, claim.on_roster)
     if reason is not None:
         unmatched_id = unmatched_id_for(reported.source_key)
-        if await repo.add_unmatched(unmatched_id, reported, reason, recorded_at):
+        if await repo.add_unmatched(webhook_id, unmatched_id, reported, reason, recorded_at, ReceiptStatus.UNMATCHED):
             await enqueue(conn, _unmatched_event(unmatched_id, reported, reason, recorded_at))
         return Receipt(ReceiptStatus.UNMATCHED, unmatched_id=unmatched_id, reason=reason.value)
+    session = claim.session
     assert session is not None
-    shown = await repo.add_progress(session.session_id, reported.staff_id, reported.fiscal_year, reported.outcome)
-    completion = complete_from_report(session, reported, shown, recorded_at)
-    if completion is None:
-        return Receipt(ReceiptStatus.NOT_MET, extra={"move_on": session.move_on.value})
-    if not await repo.add_completion(completion):
-        return Receipt(ReceiptStatus.ALREADY_COMPLETED, completion=completion)
-    await enqueue(conn, session_completed_event(completion))
-    return Receipt(ReceiptStatus.COMPLETED, completion=completion)
+    candidate = completion_if_met(session, reported, recorded_at)
+    added = await repo.add_progress_and_completion(
+        webhook_id,
+        reported,
+        candidate,
+        SettledStatuses(
+            meeting=outcomes_meeting(session.move_on),
+            completed=ReceiptStatus.COMPLETED,
+            already_completed=ReceiptStatus.ALREADY_COMPLETED,
+            not_met=ReceiptStatus.NOT_MET,
+        ),
+    )
+    status = ReceiptStatus(added.status)
+    assert (complete_from_report(session, reported, added.shown, recorded_at) is None) == (
+        status is ReceiptStatus.NOT_MET
+    )
+    if status is ReceiptStatus.NOT_MET:
+        return Receipt(status, extra={"move_on": session.move_on.value})
+    if status is ReceiptStatus.COMPLETED:
+        await enqueue(conn, session_completed_event(candidate))
+    return Receipt(status, completion=candidate)
 
 
 def _unmatched_event(

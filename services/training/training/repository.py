@@ -8,6 +8,7 @@ first one to commit and then find it there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,32 @@ def _session(row: asyncpg.Record) -> Session:
         capacity=row["capacity"],
         xapi_activity_id=row["xapi_activity_id"],
     )
+
+
+@dataclass(frozen=True)
+class ClaimedReport:
+    """A delivery and its reported result, claimed; with the session named and the roster, if both are new."""
+
+    delivery_claimed: bool
+    report_claimed: bool
+    session: Session | None
+    on_roster: bool | None
+
+
+@dataclass(frozen=True)
+class SettledStatuses:
+    """What to record a delivery as, by what adding its progress did; `meeting`: the outcomes that complete."""
+
+    meeting: tuple[Outcome, ...]
+    completed: str
+    already_completed: str
+    not_met: str
+
+
+@dataclass(frozen=True)
+class ProgressAdded:
+    shown: Outcome
+    status: str
 
 
 class TrainingRepository:
@@ -136,15 +163,69 @@ class TrainingRepository:
         )
 
     # ---- webhook deliveries and reported results ----------------------------------------------
+    #
+    # A delivery takes three statements in one transaction (claim and look up; add what it shows and
+    # settle; enqueue the event), because each round trip to the database costs more than the work
+    # done in it. The claims come first: a concurrent copy of the same delivery or statement waits on
+    # them for the first copy to commit and then finds it there.
 
-    async def claim_delivery(self, webhook_id: str, received_at: datetime) -> bool:
+    async def claim_delivery(self, webhook_id: str, received_at: datetime, status: str) -> bool:
+        """Records a delivery that carries no reported result, already settled."""
         claimed = await self._conn.fetchval(
-            "INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, 'received')"
+            "INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, $3)"
             " ON CONFLICT (webhook_id) DO NOTHING RETURNING true",
             webhook_id,
             received_at,
+            status,
         )
         return bool(claimed)
+
+    async def claim_report(
+        self, webhook_id: str, reported: ReportedResult, refs: Sequence[str], received_at: datetime, body: str
+    ) -> ClaimedReport:
+        """Claims the delivery, then its reported result, and reads the session it names and whether the
+        person is on the year's roster — all in one statement; nothing is read unless both are new."""
+        row = await self._conn.fetchrow(
+            "WITH delivery AS ("
+            " INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, 'received')"
+            " ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id"
+            "), report AS ("
+            " INSERT INTO reported_results (source_key, webhook_id, source, session_ref, staff_id, occurred_at,"
+            " recorded_at, completed, passed, success, score, status, body)"
+            " SELECT $3, webhook_id, $4, $5, $6, $7, $2, $8, $9, $10, $11, 'received', $12 FROM delivery"
+            " ON CONFLICT (source_key) DO NOTHING RETURNING source_key"
+            "), named AS ("
+            f" SELECT {_SESSION_COLUMNS} FROM sessions"
+            " WHERE EXISTS (SELECT FROM report) AND (xapi_activity_id = ANY($13::text[]) OR session_id = ANY($13::text[]))"
+            " ORDER BY (xapi_activity_id = ANY($13::text[])) IS TRUE DESC LIMIT 1"
+            ")"
+            " SELECT EXISTS (SELECT FROM delivery) AS delivery_claimed, EXISTS (SELECT FROM report) AS report_claimed,"
+            " (SELECT EXISTS (SELECT FROM roster_staff WHERE fiscal_year = $14 AND staff_id = $6)"
+            "  FROM rosters WHERE fiscal_year = $14) AS on_roster,"
+            " named.*"
+            " FROM (VALUES (1)) AS one LEFT JOIN named ON true",
+            webhook_id,
+            received_at,
+            reported.source_key,
+            reported.source.value,
+            reported.session_ref,
+            reported.staff_id,
+            reported.occurred_at,
+            reported.outcome.completed,
+            reported.outcome.passed,
+            reported.success,
+            reported.score,
+            body,
+            list(refs),
+            reported.fiscal_year,
+        )
+        assert row is not None
+        return ClaimedReport(
+            delivery_claimed=row["delivery_claimed"],
+            report_claimed=row["report_claimed"],
+            session=_session(row) if row["session_id"] is not None else None,
+            on_roster=row["on_roster"],
+        )
 
     async def settle_delivery(self, webhook_id: str, status: str, source_key: str | None) -> None:
         await self._conn.execute(
@@ -154,60 +235,81 @@ class TrainingRepository:
             source_key,
         )
 
-    async def claim_report(self, reported: ReportedResult, webhook_id: str, recorded_at: datetime, body: str) -> bool:
-        claimed = await self._conn.fetchval(
-            "INSERT INTO reported_results (source_key, webhook_id, source, session_ref, staff_id, occurred_at,"
-            " recorded_at, completed, passed, success, score, status, body)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'received', $12)"
-            " ON CONFLICT (source_key) DO NOTHING RETURNING true",
-            reported.source_key,
-            webhook_id,
-            reported.source.value,
-            reported.session_ref,
-            reported.staff_id,
-            reported.occurred_at,
-            recorded_at,
-            reported.outcome.completed,
-            reported.outcome.passed,
-            reported.success,
-            reported.score,
-            body,
-        )
-        return bool(claimed)
-
-    async def settle_delivery_and_report(self, webhook_id: str, source_key: str, status: str) -> None:
-        await self._conn.execute(
-            "WITH delivery AS (UPDATE webhook_deliveries SET status = $3, source_key = $2 WHERE webhook_id = $1)"
-            " UPDATE reported_results SET status = $3 WHERE source_key = $2",
-            webhook_id,
-            source_key,
-            status,
-        )
-
-    async def add_progress(self, session_id: str, staff_id: str, fiscal_year: int, shown: Outcome) -> Outcome:
-        """Adds what a report shows to what the person had shown; returns the sum (row-locked)."""
+    async def add_progress_and_completion(
+        self, webhook_id: str, reported: ReportedResult, candidate: Completion, statuses: SettledStatuses
+    ) -> ProgressAdded:
+        """Adds what the report shows to what the person had shown (row-locked), records the candidate
+        completion when the sum is one of `statuses.meeting`, and settles the delivery and the report."""
         row = await self._conn.fetchrow(
-            "INSERT INTO session_progress AS p (session_id, staff_id, fiscal_year, completed, passed)"
+            "WITH progress AS ("
+            " INSERT INTO session_progress AS p (session_id, staff_id, fiscal_year, completed, passed)"
             " VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (session_id, staff_id, fiscal_year) DO UPDATE"
             " SET completed = p.completed OR excluded.completed, passed = p.passed OR excluded.passed"
-            " RETURNING completed, passed",
-            session_id,
-            staff_id,
-            fiscal_year,
-            shown.completed,
-            shown.passed,
+            " RETURNING completed, passed"
+            "), met AS ("
+            " SELECT FROM progress"
+            " WHERE (completed, passed) IN (SELECT * FROM unnest($6::boolean[], $7::boolean[]))"
+            "), completion AS ("
+            " INSERT INTO completions (completion_id, session_id, staff_id, fiscal_year, method, occurred_at,"
+            " recorded_at, source, success, score)"
+            " SELECT $8, $1, $2, $3, $9, $10, $11, $12, $13, $14 FROM met"
+            " ON CONFLICT DO NOTHING RETURNING true"
+            "), settled AS ("
+            " SELECT CASE WHEN EXISTS (SELECT FROM completion) THEN $15::text"
+            " WHEN EXISTS (SELECT FROM met) THEN $16::text ELSE $17::text END AS status"
+            "), delivery AS ("
+            " UPDATE webhook_deliveries SET status = settled.status, source_key = $18 FROM settled"
+            " WHERE webhook_id = $19"
+            "), report AS ("
+            " UPDATE reported_results SET status = settled.status FROM settled WHERE source_key = $18"
+            ")"
+            " SELECT progress.completed, progress.passed, settled.status FROM progress, settled",
+            candidate.session_id,
+            candidate.staff_id,
+            candidate.fiscal_year,
+            reported.outcome.completed,
+            reported.outcome.passed,
+            [outcome.completed for outcome in statuses.meeting],
+            [outcome.passed for outcome in statuses.meeting],
+            candidate.completion_id,
+            candidate.method.value,
+            candidate.occurred_at,
+            candidate.recorded_at,
+            candidate.source.value,
+            candidate.success,
+            candidate.score,
+            statuses.completed,
+            statuses.already_completed,
+            statuses.not_met,
+            reported.source_key,
+            webhook_id,
         )
         assert row is not None
-        return Outcome(completed=row["completed"], passed=row["passed"])
+        return ProgressAdded(shown=Outcome(completed=row["completed"], passed=row["passed"]), status=row["status"])
 
     async def add_unmatched(
-        self, unmatched_id: str, reported: ReportedResult, reason: UnmatchedReason, received_at: datetime
+        self,
+        webhook_id: str,
+        unmatched_id: str,
+        reported: ReportedResult,
+        reason: UnmatchedReason,
+        received_at: datetime,
+        status: str,
     ) -> bool:
+        """Stores the reported result as unmatched and settles the delivery and the report; False when it
+        was stored before."""
         inserted = await self._conn.fetchval(
-            "INSERT INTO unmatched_results (unmatched_id, source_key, reason, source, session_ref, staff_id,"
+            "WITH unmatched AS ("
+            " INSERT INTO unmatched_results (unmatched_id, source_key, reason, source, session_ref, staff_id,"
             " occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT DO NOTHING RETURNING true",
+            " ON CONFLICT DO NOTHING RETURNING true"
+            "), delivery AS ("
+            " UPDATE webhook_deliveries SET status = $9, source_key = $2 WHERE webhook_id = $10"
+            "), report AS ("
+            " UPDATE reported_results SET status = $9 WHERE source_key = $2"
+            ")"
+            " SELECT EXISTS (SELECT FROM unmatched)",
             unmatched_id,
             reported.source_key,
             reason.value,
@@ -216,6 +318,8 @@ class TrainingRepository:
             reported.staff_id,
             reported.occurred_at,
             received_at,
+            status,
+            webhook_id,
         )
         return bool(inserted)
 

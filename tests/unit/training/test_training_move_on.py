@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dx_shared.contracts import MoveOn
-from training.domain import Outcome, Verb, meets_move_on, outcome_of
+from training.domain import Outcome, Verb, meets_move_on, outcome_of, outcomes_meeting
 
 COMPLETED_ONLY = outcome_of(Verb.COMPLETED)
 PASSED_ONLY = outcome_of(Verb.PASSED)
@@ -52,3 +52,18 @@ def test_a_completed_verb_with_success_false_is_completed_but_not_passed() -> No
 
 def test_completed_and_passed_shown_in_separate_statements_accumulate() -> None:
     assert COMPLETED_ONLY.merge(FAILED).merge(PASSED_ONLY) == Outcome(completed=True, passed=True)
+
+
+@pytest.mark.parametrize(
+    ("move_on", "meeting"),
+    [
+        (MoveOn.COMPLETED, {Outcome(True, False), Outcome(True, True)}),
+        (MoveOn.PASSED, {Outcome(False, True), Outcome(True, True)}),
+        (MoveOn.COMPLETED_AND_PASSED, {Outcome(True, True)}),
+        (MoveOn.COMPLETED_OR_PASSED, {Outcome(True, False), Outcome(False, True), Outcome(True, True)}),
+    ],
+)
+def test_the_outcomes_that_meet_each_move_on_rule_are_listed_for_the_store(
+    move_on: MoveOn, meeting: set[Outcome]
+) -> None:
+    assert set(outcomes_meeting(move_on)) == meeting
