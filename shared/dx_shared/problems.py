@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -101,6 +102,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             request.url.path,
         )
 
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL's class 22 (data exception): the input holds a value that cannot be stored, such as a
+        # NUL character in text or a number out of range. The transaction was rolled back.
+        log.info("refused_unstorable_value", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            ProblemError(
+                status=422,
+                code="INVALID_VALUE",
+                title_en="The request holds a value that cannot be stored (e.g. a NUL character); nothing was recorded",
+                title_ja="保存できない値（NUL文字など）が含まれているため、何も記録していません",
+            ),
+            request.url.path,
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
         return problem_response(
@@ -116,4 +131,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(asyncpg.exceptions.DataError, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)
