@@ -9,10 +9,9 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -72,7 +71,8 @@ async def test_no_endpoint_answers_500_to_arbitrary_input(service: str, settings
         explore()
         failures: list[Any] = []
         for (method, path), body, segment, query, content_type in answers:
-            url = re.sub(r"\{[^}]+\}", lambda _match: quote(segment, safe=""), path)
+            filled = quote(segment, safe="")
+            url = re.sub(r"\{[^}]+\}", lambda _match, value=filled: value, path)
             response = await client.request(
                 method,
                 url,

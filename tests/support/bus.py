@@ -105,3 +105,22 @@ async def publish_event(settings: Settings, event: CloudEvent, *, copies: int = 
     routing_key = f"{producer}.{event.type.removeprefix('jp.aomori.dx.')}"
     for _ in range(copies):
         await publish_raw(settings, event.to_bytes(), routing_key, message_id=event.id)
+
+
+async def publish_events(settings: Settings, events: Iterable[CloudEvent]) -> None:
+    """As `publish_event` for each event in order, over one connection and one confirmed channel."""
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(settings.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        for event in events:
+            producer = event.source.rsplit("/", 1)[-1]
+            await exchange.publish(
+                aio_pika.Message(
+                    event.to_bytes(),
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=event.id,
+                ),
+                routing_key=f"{producer}.{event.type.removeprefix('jp.aomori.dx.')}",
+            )

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-import aio_pika
 import httpx
 
 from dx_shared import contracts as c
-from dx_shared.envelope import CONTENT_TYPE, CloudEvent, new_event
+from dx_shared.envelope import CloudEvent, new_event
 from dx_shared.settings import Settings
-from tests.support.bus import publish_event
+from tests.support.bus import publish_events
 
 _clock = count()
 BASE_TIME = datetime(2024, 4, 1, 9, 0, tzinfo=UTC)
@@ -29,13 +28,9 @@ def event(payload: c.EventPayload, *, at: datetime | None = None, subject: str |
 
 async def feed(settings: Settings, client: httpx.AsyncClient, events: Sequence[CloudEvent], *,
                copies: int = 1, timeout: float = 20.0) -> None:
-    """Publishes the events and waits until the service has projected every distinct one."""
+    """Publishes the events (each `copies` times in a row) and waits until every distinct one is projected."""
     before = (await client.get("/api/v1/reports/pipeline")).json()["events_total"]
-    if len(events) <= 5:
-        for item in events:
-            await publish_event(settings, item, copies=copies)
-    else:
-        await _publish_many(settings, events, copies)
+    await publish_events(settings, [item for item in events for _ in range(copies)])
     expected = before + len({item.id for item in events})
     deadline = time.monotonic() + timeout
     while True:
@@ -45,23 +40,6 @@ async def feed(settings: Settings, client: httpx.AsyncClient, events: Sequence[C
         if time.monotonic() > deadline:
             raise AssertionError(f"projected {total} of {expected} events")
         await asyncio.sleep(0.1)
-
-
-async def _publish_many(settings: Settings, events: Sequence[CloudEvent], copies: int) -> None:
-    """As `publish_event`, over one confirmed channel: many events without a connection each."""
-    connection = await aio_pika.connect(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(settings.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        for item in events:
-            producer = item.source.rsplit("/", 1)[-1]
-            routing_key = f"{producer}.{item.type.removeprefix('jp.aomori.dx.')}"
-            for _ in range(copies):
-                await exchange.publish(
-                    aio_pika.Message(item.to_bytes(), content_type=CONTENT_TYPE, message_id=item.id,
-                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                    routing_key=routing_key,
-                )
 
 
 def departments(fiscal_year: int, *entries: tuple[str, str, str]) -> CloudEvent:
