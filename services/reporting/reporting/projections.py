@@ -210,6 +210,7 @@ async def _record_completion(
     store: ProjectionStore, record: dict[str, Any], add: Callable[[Attendance], Attendance]
 ) -> None:
     await store.lock_session_key(record["session_id"])
+    await store.lock_closure(record["fiscal_year"], exclusive=False)
     if not await store.add_completion_record(record):
         return
     closed_at = await store.closed_at(record["fiscal_year"])
@@ -262,6 +263,7 @@ async def _curriculum_published(
 
 
 async def _fiscal_year_closed(store: ProjectionStore, event: CloudEvent, payload: c.FiscalYearClosed) -> None:
+    await store.lock_closure(payload.fiscal_year, exclusive=True)
     closed_at = await store.close_fiscal_year(payload.fiscal_year, payload.closed_at or event.time)
     await store.mark_late_completions(payload.fiscal_year, closed_at)
 

@@ -309,6 +309,17 @@ class ProjectionStore:
 
     # -- closing, late and unmatched
 
+    async def lock_closure(self, fiscal_year: int, *, exclusive: bool) -> None:
+        """Completions of a year (shared) and its closing (exclusive) exclude each other.
+
+        Without it a completion committed concurrently with the closing is judged against a closing
+        time it could not see yet, and the closing's recount misses the uncommitted completion.
+        """
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await self.conn.execute(
+            f"SELECT {function}(hashtextextended('closure:' || $1, 0))", str(fiscal_year)
+        )
+
     async def close_fiscal_year(self, fiscal_year: int, closed_at: datetime) -> datetime:
         closed: datetime = await self.conn.fetchval(
             """INSERT INTO fiscal_year_closure (fiscal_year, closed_at) VALUES ($1, $2)
