@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
 
+from dx_shared.access import CallerDep, require
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
 from dx_shared.problems import ProblemError
+from dx_shared.roles import OFFICES, Role
 from dx_shared.service import PoolDep, SettingsDep
 from dx_shared.settings import Settings
 from dx_shared.uploads import read_uploaded_file
@@ -31,6 +33,7 @@ REFUSAL_STATUS: dict[str, int] = {
     domain.FiscalYearClosed.code: 409,
     domain.AlreadyWithdrawn.code: 409,
     domain.NominationNotFound.code: 404,
+    domain.RoleNotPermitted.code: 403,
     domain.UnknownStaff.code: 422,
     domain.UnknownDepartment.code: 422,
     domain.DepartmentInactive.code: 422,
@@ -179,8 +182,14 @@ class SheetOut(BaseModel):
     openapi_extra=CSV_BODY,
 )
 async def import_departments(
-    request: Request, pool: PoolDep, settings: SettingsDep, fiscal_year: FiscalYear, dry_run: bool = False
+    request: Request,
+    pool: PoolDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    fiscal_year: FiscalYear,
+    dry_run: bool = False,
 ) -> ImportOut:
+    require(caller, OFFICES, "import rosters", "名簿の取込み")
     raw = await _uploaded_csv(request, settings)
     return _import_out(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
 
@@ -192,8 +201,14 @@ async def import_departments(
     openapi_extra=CSV_BODY,
 )
 async def import_staff(
-    request: Request, pool: PoolDep, settings: SettingsDep, fiscal_year: FiscalYear, dry_run: bool = False
+    request: Request,
+    pool: PoolDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    fiscal_year: FiscalYear,
+    dry_run: bool = False,
 ) -> ImportOut:
+    require(caller, OFFICES, "import rosters", "名簿の取込み")
     raw = await _uploaded_csv(request, settings)
     return _import_out(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
 
@@ -250,11 +265,15 @@ def _import_out(report: use_cases.ImportReport) -> ImportOut:
     response_model=NominationOut,
     summary="推薦・自薦 — nominate a staff member for a fiscal year (recommended or self slot)",
 )
-async def create_nomination(body: NominationIn, pool: PoolDep, response: Response) -> NominationOut:
-    request = NominationRequest(
-        staff_id=body.staff_id, fiscal_year=body.fiscal_year, slot=body.slot, department_code=body.department_code
+async def create_nomination(body: NominationIn, pool: PoolDep, response: Response, caller: CallerDep) -> NominationOut:
+    request = domain.as_requested_by(
+        caller,
+        NominationRequest(
+            staff_id=body.staff_id, fiscal_year=body.fiscal_year, slot=body.slot, department_code=body.department_code
+        ),
     )
     try:
+        domain.check_may_nominate(caller, request)
         nomination = await use_cases.nominate(pool, request)
     except NominationRefused as refusal:
         raise refusal_problem(refusal) from refusal
@@ -267,9 +286,11 @@ async def create_nomination(body: NominationIn, pool: PoolDep, response: Respons
     response_model=NominationOut,
     summary="取下げ — withdraw a nomination (frees the slot)",
 )
-async def withdraw_nomination(nomination_id: str, body: WithdrawalIn, pool: PoolDep) -> NominationOut:
+async def withdraw_nomination(
+    nomination_id: str, body: WithdrawalIn, pool: PoolDep, caller: CallerDep
+) -> NominationOut:
     try:
-        withdrawn = await use_cases.withdraw(pool, _nomination_id(nomination_id), body.reason)
+        withdrawn = await use_cases.withdraw(pool, _nomination_id(nomination_id), body.reason, caller)
     except NominationRefused as refusal:
         raise refusal_problem(refusal) from refusal
     return await _nomination_out(pool, withdrawn.nomination_id)
@@ -282,8 +303,14 @@ async def withdraw_nomination(nomination_id: str, body: WithdrawalIn, pool: Pool
     openapi_extra=CSV_BODY,
 )
 async def import_nominations(
-    request: Request, pool: PoolDep, settings: SettingsDep, fiscal_year: FiscalYear, dry_run: bool = False
+    request: Request,
+    pool: PoolDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    fiscal_year: FiscalYear,
+    dry_run: bool = False,
 ) -> SheetOut:
+    require(caller, OFFICES, "import a nomination sheet", "推薦・自薦一覧の取込み")
     raw = await _uploaded_csv(request, settings)
     report = await use_cases.import_nomination_sheet(pool, fiscal_year, raw, dry_run=dry_run)
     if report.file_problems:
@@ -325,6 +352,7 @@ def _sheet_row_out(result: use_cases.SheetRowResult) -> SheetRowOut:
 @router.get("/nominations", response_model=NominationPage, summary="推薦・自薦の一覧 — list nominations")
 async def list_nominations(
     pool: PoolDep,
+    caller: CallerDep,
     fiscal_year: FiscalYear | None = None,
     department_code: Code | None = None,
     slot: Slot | None = None,
@@ -333,6 +361,11 @@ async def list_nominations(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> NominationPage:
+    # Department heads see their own department's people only; trainees their own nominations (§5).
+    if caller.role is Role.DEPARTMENT:
+        department_code = caller.department_code
+    elif caller.role is Role.TRAINEE:
+        staff_id = caller.staff_id
     where = NominationFilter(
         fiscal_year=fiscal_year, department_code=department_code, slot=slot, status=status, staff_id=staff_id
     )
@@ -344,8 +377,11 @@ async def list_nominations(
 
 
 @router.get("/nominations/{nomination_id}", response_model=NominationOut, summary="one nomination")
-async def get_nomination(nomination_id: str, pool: PoolDep) -> NominationOut:
-    return await _nomination_out(pool, _nomination_id(nomination_id))
+async def get_nomination(nomination_id: str, pool: PoolDep, caller: CallerDep) -> NominationOut:
+    found = await _nomination_out(pool, _nomination_id(nomination_id))
+    if not caller.may_see_person(found.staff_id, found.department_code):
+        raise refusal_problem(domain.nomination_not_found(nomination_id))
+    return found
 
 
 @router.get(
@@ -354,10 +390,12 @@ async def get_nomination(nomination_id: str, pool: PoolDep) -> NominationOut:
     summary="所属の推薦状況 — a department's recommended slot and self-slot applicants in a fiscal year",
 )
 async def department_nominations(
-    code: str, pool: PoolDep, fiscal_year: FiscalYear | None = None
+    code: str, pool: PoolDep, caller: CallerDep, fiscal_year: FiscalYear | None = None
 ) -> DepartmentNominationsOut:
     year = fiscal_year if fiscal_year is not None else fiscal_year_of(datetime.now(UTC))
     department_code = normalise_code(code)
+    if not caller.may_see_department(department_code):
+        require(caller, frozenset(), "see another department's nominations", "他所属の推薦状況の閲覧")
     async with pool.acquire() as conn:
         repo = PostgresRepository(conn)
         department = await repo.department(year, department_code)

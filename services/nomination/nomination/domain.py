@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Generic, TypeVar
 
+from dx_shared.roles import OFFICES, Caller, Role
+
 
 class Slot(StrEnum):
     RECOMMENDED = "recommended"  # 推薦枠: one per department per fiscal year, new people only
@@ -151,6 +153,12 @@ class NominationNotFound(NominationRefused):
     title_en = "No such nomination"
 
 
+class RoleNotPermitted(NominationRefused):
+    code = "ROLE_NOT_PERMITTED"
+    title_ja = "この操作はあなたの役割ではできません"
+    title_en = "Your role may not do this"
+
+
 REFUSALS: tuple[type[NominationRefused], ...] = (
     QuotaExceeded,
     NotNew,
@@ -162,6 +170,7 @@ REFUSALS: tuple[type[NominationRefused], ...] = (
     FiscalYearClosed,
     AlreadyWithdrawn,
     NominationNotFound,
+    RoleNotPermitted,
 )
 
 
@@ -381,3 +390,41 @@ def diff_import(existing: Mapping[str, RowT], incoming: Mapping[str, RowT]) -> I
     unchanged = sum(1 for key, row in incoming.items() if key in existing and existing[key] == row)
     removed = tuple(sorted(key for key in existing if key not in incoming))
     return ImportDiff(added=added, changed=changed, unchanged=unchanged, removed=removed)
+
+
+# ---- who may do what (POLICY.md §5) ---------------------------------------------------------------
+
+
+def as_requested_by(caller: Caller, request: NominationRequest) -> NominationRequest:
+    """A department head nominates for their own department; the department defaults to theirs."""
+    if caller.role is Role.DEPARTMENT and request.department_code is None:
+        return replace(request, department_code=caller.department_code)
+    return request
+
+
+def check_may_nominate(caller: Caller, request: NominationRequest) -> None:
+    """Offices nominate anyone; a department head for their own department; a trainee only themselves."""
+    if caller.role in OFFICES:
+        return
+    if caller.role is Role.DEPARTMENT and request.department_code == caller.department_code:
+        return
+    if caller.role is Role.TRAINEE and request.slot is Slot.SELF and request.staff_id == caller.staff_id:
+        return
+    raise RoleNotPermitted(
+        "所属は自所属の職員のみ、研修受講者は本人の自薦のみ申し込めます。",
+        f"A {caller.role.value} may not make this nomination: departments nominate their own staff, "
+        "trainees only themselves in the self slot.",
+    )
+
+
+def check_may_withdraw(caller: Caller, nomination: Nomination) -> None:
+    if caller.role in OFFICES:
+        return
+    if caller.role is Role.DEPARTMENT and nomination.department_code == caller.department_code:
+        return
+    if caller.role is Role.TRAINEE and nomination.slot is Slot.SELF and nomination.staff_id == caller.staff_id:
+        return
+    raise RoleNotPermitted(
+        "所属は自所属の推薦のみ、研修受講者は本人の自薦のみ取り下げられます。",
+        f"A {caller.role.value} may not withdraw this nomination.",
+    )

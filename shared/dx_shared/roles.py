@@ -1,0 +1,54 @@
+"""Who is asking (POLICY.md §5 各部門の役割): the roles and what each may see (pure).
+
+`dx_shared.access` reads them from the request; domain modules use these values to decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    DX_OFFICE = "dx_office"  # DX推進担当部門: runs the programme, sees everything, closes fiscal years
+    HR_OFFICE = "hr_office"  # 人財育成・人事担当部門: sessions, baseline, rosters; sees everything
+    INFO_POLICY = "info_policy"  # 情報政策担当部門: runs the systems; sees everything, changes nothing
+    DEPARTMENT = "department"  # 所属 head: nominates for the department, sees its own people
+    TRAINEE = "trainee"  # 研修受講者: sees their own progress
+
+
+OFFICES = frozenset({Role.DX_OFFICE, Role.HR_OFFICE})
+SEES_EVERYTHING = frozenset({Role.DX_OFFICE, Role.HR_OFFICE, Role.INFO_POLICY})
+
+ROLE_LABELS = {
+    Role.DX_OFFICE: "DX推進担当部門",
+    Role.HR_OFFICE: "人財育成・人事担当部門",
+    Role.INFO_POLICY: "情報政策担当部門",
+    Role.DEPARTMENT: "所属",
+    Role.TRAINEE: "研修受講者",
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: Role
+    department_code: str | None = None
+    staff_id: str | None = None
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in SEES_EVERYTHING
+
+    def may_see_department(self, department_code: str | None) -> bool:
+        return self.sees_everything or (self.role is Role.DEPARTMENT and department_code == self.department_code)
+
+    def may_see_person(self, staff_id: str, department_code: str | None = None) -> bool:
+        if self.sees_everything:
+            return True
+        if self.role is Role.TRAINEE:
+            return staff_id == self.staff_id
+        return department_code is not None and department_code == self.department_code
+
+
+# A request that states no role comes from inside (see dx_shared.access).
+OFFICE = Caller(Role.DX_OFFICE)
