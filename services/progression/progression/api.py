@@ -8,8 +8,10 @@ from typing import Literal
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
+from dx_shared.access import CallerDep, refused, require
 from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja, parse_fiscal_year
 from dx_shared.problems import ProblemError
+from dx_shared.roles import Role
 from dx_shared.service import PoolDep
 from progression import handlers
 from progression.domain import EmittedYear, PersonStanding, YearStanding
@@ -95,8 +97,9 @@ class TraineeStandingView(BaseModel):
     summary="Close a fiscal year (年度締め): its decisions become final, people still waiting repeat",
 )
 async def close_fiscal_year(
-    fiscal_year: str, pool: PoolDep, body: CloseFiscalYearRequest | None = Body(None)
+    fiscal_year: str, pool: PoolDep, caller: CallerDep, body: CloseFiscalYearRequest | None = Body(None)
 ) -> FiscalYearClosedResponse:
+    require(caller, frozenset({Role.DX_OFFICE}), "close a fiscal year", "年度締め")
     year = _fiscal_year(fiscal_year)
     actor = body.actor if body else None
     async with pool.acquire() as conn, conn.transaction():
@@ -127,9 +130,16 @@ async def close_fiscal_year(
     response_model=TraineeStandingView,
     summary="A trainee's stages year by year, each with its decision, evidence and explanation",
 )
-async def trainee_standing(staff_id: str, pool: PoolDep) -> TraineeStandingView:
+async def trainee_standing(staff_id: str, pool: PoolDep, caller: CallerDep) -> TraineeStandingView:
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         store = PostgresProgressionStore(conn)
+        # Department heads see the people their department nominated; trainees themselves (§5).
+        if not caller.may_see_person(staff_id) and not (
+            caller.role is Role.DEPARTMENT
+            and caller.department_code is not None
+            and await store.nominated_by_department(staff_id, caller.department_code)
+        ):
+            raise refused(caller, "see this trainee", "この研修受講者の閲覧")
         standing = await handlers.standing_of(store, staff_id)
         announced = await store.announced_for(staff_id)
     if not standing.known:

@@ -248,18 +248,24 @@ def _decide_year(
         evidence = (nomination.event_id, *previous.completion.evidence)
         if stage == LAST_STAGE:  # P5: finished (修了), stays at 5
             return replace(
-                decided_by, kind=DecisionKind.REPEATED, stage=stage, from_stage=stage,
-                reason=RepeatReason.FINISHED, evidence=evidence,
+                decided_by,
+                kind=DecisionKind.REPEATED,
+                stage=stage,
+                from_stage=stage,
+                reason=RepeatReason.FINISHED,
+                evidence=evidence,
             )
         # P4: one stage per year, from the stage of the previous enrolled year, never more
-        return replace(
-            decided_by, kind=DecisionKind.ADVANCED, stage=stage + 1, from_stage=stage, evidence=evidence
-        )
+        return replace(decided_by, kind=DecisionKind.ADVANCED, stage=stage + 1, from_stage=stage, evidence=evidence)
     closing = closings.get(previous.fiscal_year)
     if closing is not None:  # P5 + P6: the year closed without the stage completed
         return replace(
-            decided_by, kind=DecisionKind.REPEATED, stage=stage, from_stage=stage,
-            reason=RepeatReason.NOT_COMPLETED, evidence=(nomination.event_id, closing.event_id),
+            decided_by,
+            kind=DecisionKind.REPEATED,
+            stage=stage,
+            from_stage=stage,
+            reason=RepeatReason.NOT_COMPLETED,
+            evidence=(nomination.event_id, closing.event_id),
         )
     return replace(decided_by, awaiting_fiscal_year=previous.fiscal_year)  # P6: provisional, waits
 
@@ -272,14 +278,13 @@ def _trainee_year_nominations(
     P7: a withdrawal cancels the trainee-year only while the year has no completions of its
     curricula' sessions; a withdrawal recorded after the year was closed changes nothing.
     """
-    withdrawn = {
-        w.nomination_id for w in facts.withdrawals if not _is_late(w.fiscal_year, w.withdrawn_at, closings)
-    }
+    withdrawn = {w.nomination_id for w in facts.withdrawals if not _is_late(w.fiscal_year, w.withdrawn_at, closings)}
     chosen: dict[int, Nomination] = {}
     for fiscal_year in {n.fiscal_year for n in facts.nominations}:
         has_completions = _has_curriculum_completions(facts.curricula, counted, fiscal_year)
         standing = [
-            n for n in facts.nominations
+            n
+            for n in facts.nominations
             if n.fiscal_year == fiscal_year and (n.nomination_id not in withdrawn or has_completions)
         ]
         if standing:
@@ -350,12 +355,15 @@ def _is_late_completion(completion: Completion, closings: Mapping[int, FiscalYea
 
 def _late_facts(facts: PersonFacts, closings: Mapping[int, FiscalYearClosing]) -> tuple[LateFact, ...]:
     late = [
-        LateFact(c.event_id, "completion", c.fiscal_year, c.recorded_at,
-                 closings[c.fiscal_year].closed_at, c.session_id)
-        for c in facts.completions if _is_late_completion(c, closings)
+        LateFact(
+            c.event_id, "completion", c.fiscal_year, c.recorded_at, closings[c.fiscal_year].closed_at, c.session_id
+        )
+        for c in facts.completions
+        if _is_late_completion(c, closings)
     ] + [
         LateFact(w.event_id, "withdrawal", w.fiscal_year, w.withdrawn_at, closings[w.fiscal_year].closed_at)
-        for w in facts.withdrawals if _is_late(w.fiscal_year, w.withdrawn_at, closings)
+        for w in facts.withdrawals
+        if _is_late(w.fiscal_year, w.withdrawn_at, closings)
     ]
     return tuple(sorted(late, key=lambda f: (f.fiscal_year, f.recorded_at, f.event_id)))
 
@@ -491,8 +499,10 @@ def _announce_year(
     )
     # A completion never announced for this decision, or announced but no longer true (a completion
     # that turned out late once the closing was known): the decision is re-announced to withdraw it.
-    completion_withdrawn = same_decision and year.completion is None and (
-        announced is not None and announced.completion_event_id is not None
+    completion_withdrawn = (
+        same_decision
+        and year.completion is None
+        and (announced is not None and announced.completion_event_id is not None)
     )
     decisions: list[Decision] = []
     current = announced
@@ -501,14 +511,18 @@ def _announce_year(
         event_id = deterministic_id(staff_id, year.fiscal_year, event.value, year.stage, sequence)
         decisions.append(
             Decision(
-                event_id=event_id, event=event, staff_id=staff_id, fiscal_year=year.fiscal_year,
-                stage=year.stage, from_stage=year.from_stage, reason=reason, evidence=year.evidence,
+                event_id=event_id,
+                event=event,
+                staff_id=staff_id,
+                fiscal_year=year.fiscal_year,
+                stage=year.stage,
+                from_stage=year.from_stage,
+                reason=reason,
+                evidence=year.evidence,
                 corrects=announced.event_id if announced else None,
             )
         )
-        current = EmittedYear(
-            year.fiscal_year, event_id, event, year.stage, year.from_stage, reason, sequence
-        )
+        current = EmittedYear(year.fiscal_year, event_id, event, year.stage, year.from_stage, reason, sequence)
     assert current is not None
     if year.completion is not None and current.completion_event_id is None:
         completion_id = deterministic_id(
@@ -516,9 +530,14 @@ def _announce_year(
         )
         decisions.append(
             Decision(
-                event_id=completion_id, event=DecisionEvent.STAGE_COMPLETED, staff_id=staff_id,
-                fiscal_year=year.fiscal_year, stage=year.stage, evidence=year.completion.evidence,
-                completed_at=year.completion.completed_at, decision_id=current.event_id,
+                event_id=completion_id,
+                event=DecisionEvent.STAGE_COMPLETED,
+                staff_id=staff_id,
+                fiscal_year=year.fiscal_year,
+                stage=year.stage,
+                evidence=year.completion.evidence,
+                completed_at=year.completion.completed_at,
+                decision_id=current.event_id,
             )
         )
         current = replace(current, completion_event_id=completion_id)
@@ -532,9 +551,13 @@ def _cancel(
     event = DecisionEvent.ENROLLMENT_CANCELLED
     event_id = deterministic_id(staff_id, announced.fiscal_year, event.value, announced.stage, sequence)
     decision = Decision(
-        event_id=event_id, event=event, staff_id=staff_id, fiscal_year=announced.fiscal_year,
-        stage=announced.stage, evidence=evidence, reason=reason.value, corrects=announced.event_id,
+        event_id=event_id,
+        event=event,
+        staff_id=staff_id,
+        fiscal_year=announced.fiscal_year,
+        stage=announced.stage,
+        evidence=evidence,
+        reason=reason.value,
+        corrects=announced.event_id,
     )
-    return decision, EmittedYear(
-        announced.fiscal_year, event_id, event, announced.stage, None, reason.value, sequence
-    )
+    return decision, EmittedYear(announced.fiscal_year, event_id, event, announced.stage, None, reason.value, sequence)

@@ -81,8 +81,7 @@ def _explain_decision(year: YearStanding) -> Explanation:
         )
     return Explanation(
         ja=f"{prev_ja}に{stage_ja(stage)}を修了しないまま年度が締められたため、{fy_ja}も{stage_ja(stage)}を受講します。",
-        en=f"Did not complete {stage_en(stage)} before {prev_en} was closed, "
-        f"so repeats {stage_en(stage)} in {fy_en}.",
+        en=f"Did not complete {stage_en(stage)} before {prev_en} was closed, so repeats {stage_en(stage)} in {fy_en}.",
     )
 
 

@@ -157,8 +157,12 @@ def _withdrawal(event: CloudEvent, payload: c.NominationWithdrawn) -> Withdrawal
 
 def _completion(event: CloudEvent, payload: c.SessionCompleted) -> Completion:
     return Completion(
-        event.id, payload.session_id, payload.fiscal_year,
-        _aware(payload.occurred_at), _aware(payload.recorded_at), waived=False,
+        event.id,
+        payload.session_id,
+        payload.fiscal_year,
+        _aware(payload.occurred_at),
+        _aware(payload.recorded_at),
+        waived=False,
     )
 
 
@@ -179,6 +183,7 @@ async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.EventPa
         await record_curriculum(store, conn, _curriculum(event, payload))
     elif isinstance(payload, c.TraineeNominated):
         await record_person_fact(store, conn, payload.staff_id, _nomination(event, payload))
+        await store.note_nominating_department(event.id, payload.department_code)
     elif isinstance(payload, c.NominationWithdrawn):
         await record_person_fact(store, conn, payload.staff_id, _withdrawal(event, payload))
     elif isinstance(payload, c.SessionCompleted):

@@ -31,6 +31,10 @@ class ProgressionStore(Protocol):
     async def lock_for_shared_facts(self) -> None: ...
     async def lock_person(self, staff_id: str) -> None: ...
     async def add_nomination(self, staff_id: str, nomination: Nomination) -> None: ...
+
+    async def note_nominating_department(self, nomination_event_id: str, department_code: str) -> None: ...
+
+    async def nominated_by_department(self, staff_id: str, department_code: str) -> bool: ...
     async def add_withdrawal(self, staff_id: str, withdrawal: Withdrawal) -> None: ...
     async def add_completion(self, staff_id: str, completion: Completion) -> None: ...
     async def add_curriculum(self, revision: CurriculumRevision) -> None: ...
@@ -65,14 +69,34 @@ class PostgresProgressionStore:
         await self._conn.execute(
             "INSERT INTO nomination (event_id, staff_id, nomination_id, fiscal_year, slot)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            nomination.event_id, staff_id, nomination.nomination_id, nomination.fiscal_year, nomination.slot,
+            nomination.event_id,
+            staff_id,
+            nomination.nomination_id,
+            nomination.fiscal_year,
+            nomination.slot,
         )
+
+    async def note_nominating_department(self, nomination_event_id: str, department_code: str) -> None:
+        await self._conn.execute(
+            "UPDATE nomination SET department_code = $2 WHERE event_id = $1", nomination_event_id, department_code
+        )
+
+    async def nominated_by_department(self, staff_id: str, department_code: str) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM nomination WHERE staff_id = $1 AND department_code = $2)",
+            staff_id,
+            department_code,
+        )
+        return bool(found)
 
     async def add_withdrawal(self, staff_id: str, withdrawal: Withdrawal) -> None:
         await self._conn.execute(
             "INSERT INTO withdrawal (event_id, staff_id, nomination_id, fiscal_year, withdrawn_at)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            withdrawal.event_id, staff_id, withdrawal.nomination_id, withdrawal.fiscal_year,
+            withdrawal.event_id,
+            staff_id,
+            withdrawal.nomination_id,
+            withdrawal.fiscal_year,
             withdrawal.withdrawn_at,
         )
 
@@ -80,15 +104,23 @@ class PostgresProgressionStore:
         await self._conn.execute(
             "INSERT INTO completion (event_id, staff_id, session_id, fiscal_year, occurred_at, recorded_at, waived)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            completion.event_id, staff_id, completion.session_id, completion.fiscal_year,
-            completion.occurred_at, completion.recorded_at, completion.waived,
+            completion.event_id,
+            staff_id,
+            completion.session_id,
+            completion.fiscal_year,
+            completion.occurred_at,
+            completion.recorded_at,
+            completion.waived,
         )
 
     async def add_curriculum(self, revision: CurriculumRevision) -> None:
         await self._conn.execute(
             "INSERT INTO curriculum_revision (event_id, fiscal_year, stage, revision, session_ids)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            revision.event_id, revision.fiscal_year, revision.stage, revision.revision,
+            revision.event_id,
+            revision.fiscal_year,
+            revision.stage,
+            revision.revision,
             sorted(revision.session_ids),
         )
 
@@ -97,7 +129,10 @@ class PostgresProgressionStore:
         inserted = await self._conn.fetchval(
             "INSERT INTO fiscal_year_closing (fiscal_year, event_id, closed_at, actor) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT DO NOTHING RETURNING true",
-            closing.fiscal_year, closing.event_id, closing.closed_at, actor,
+            closing.fiscal_year,
+            closing.event_id,
+            closing.closed_at,
+            actor,
         )
         return bool(inserted)
 
@@ -140,7 +175,10 @@ class PostgresProgressionStore:
             completions=frozenset(Completion(**dict(row)) for row in completions),
             curricula=frozenset(
                 CurriculumRevision(
-                    row["event_id"], row["fiscal_year"], row["stage"], row["revision"],
+                    row["event_id"],
+                    row["fiscal_year"],
+                    row["stage"],
+                    row["revision"],
                     frozenset(row["session_ids"]),
                 )
                 for row in curricula
@@ -154,9 +192,7 @@ class PostgresProgressionStore:
             " FROM announced_decision WHERE staff_id = $1",
             staff_id,
         )
-        return {
-            row["fiscal_year"]: EmittedYear(**{**dict(row), "event": DecisionEvent(row["event"])}) for row in rows
-        }
+        return {row["fiscal_year"]: EmittedYear(**{**dict(row), "event": DecisionEvent(row["event"])}) for row in rows}
 
     async def save_announced(self, staff_id: str, years: Iterable[EmittedYear]) -> None:
         await self._conn.executemany(
@@ -169,8 +205,15 @@ class PostgresProgressionStore:
             " completion_event_id = EXCLUDED.completion_event_id, updated_at = now()",
             [
                 (
-                    staff_id, year.fiscal_year, year.event_id, year.event.value, year.stage, year.from_stage,
-                    year.reason, year.sequence, year.completion_event_id,
+                    staff_id,
+                    year.fiscal_year,
+                    year.event_id,
+                    year.event.value,
+                    year.stage,
+                    year.from_stage,
+                    year.reason,
+                    year.sequence,
+                    year.completion_event_id,
                 )
                 for year in years
             ],
@@ -180,10 +223,7 @@ class PostgresProgressionStore:
         await self._conn.executemany(
             "INSERT INTO decision_log (event_id, staff_id, fiscal_year, event, payload)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            [
-                (d.event_id, d.staff_id, d.fiscal_year, d.event.value, payloads[d.event_id])
-                for d in decisions
-            ],
+            [(d.event_id, d.staff_id, d.fiscal_year, d.event.value, payloads[d.event_id]) for d in decisions],
         )
 
     async def decision_history(self, staff_id: str) -> list[dict[str, Any]]:
