@@ -17,7 +17,10 @@ def at(fiscal_year: int, month: int, day: int = 1) -> datetime:
 def nominated(staff_id: str, fiscal_year: int, slot: str = "self") -> CloudEvent:
     nomination_id = f"{staff_id}-{fiscal_year}"
     payload = c.TraineeNominated(
-        nomination_id=nomination_id, staff_id=staff_id, department_code="0101", fiscal_year=fiscal_year,
+        nomination_id=nomination_id,
+        staff_id=staff_id,
+        department_code="0101",
+        fiscal_year=fiscal_year,
         slot=c.Slot(slot),
     )
     return new_event(payload, subject=staff_id, event_id=deterministic_id("test-nominated", nomination_id))
@@ -26,7 +29,10 @@ def nominated(staff_id: str, fiscal_year: int, slot: str = "self") -> CloudEvent
 def withdrawn(staff_id: str, fiscal_year: int) -> CloudEvent:
     nomination_id = f"{staff_id}-{fiscal_year}"
     payload = c.NominationWithdrawn(
-        nomination_id=nomination_id, staff_id=staff_id, fiscal_year=fiscal_year, reason="異動のため",
+        nomination_id=nomination_id,
+        staff_id=staff_id,
+        fiscal_year=fiscal_year,
+        reason="異動のため",
         withdrawn_at=at(fiscal_year, 9),
     )
     return new_event(payload, subject=staff_id, event_id=deterministic_id("test-withdrawn", nomination_id))
@@ -40,17 +46,27 @@ def curriculum(fiscal_year: int, stage: int, sessions: list[str], revision: int 
 def completed(staff_id: str, session_id: str, fiscal_year: int, recorded_at: datetime | None = None) -> CloudEvent:
     occurred = at(fiscal_year, 7)
     payload = c.SessionCompleted(
-        completion_id=f"{staff_id}-{session_id}", session_id=session_id, staff_id=staff_id,
-        fiscal_year=fiscal_year, method=c.Method.E_LEARNING, occurred_at=occurred,
-        recorded_at=recorded_at or at(fiscal_year, 7, 2), source=c.CompletionSource.WEBHOOK,
+        completion_id=f"{staff_id}-{session_id}",
+        session_id=session_id,
+        staff_id=staff_id,
+        fiscal_year=fiscal_year,
+        method=c.Method.E_LEARNING,
+        occurred_at=occurred,
+        recorded_at=recorded_at or at(fiscal_year, 7, 2),
+        source=c.CompletionSource.WEBHOOK,
     )
     return new_event(payload, subject=staff_id, event_id=deterministic_id("test-completed", staff_id, session_id))
 
 
 def waived(staff_id: str, session_id: str, fiscal_year: int) -> CloudEvent:
     payload = c.CompletionWaived(
-        waiver_id=f"{staff_id}-{session_id}", session_id=session_id, staff_id=staff_id, fiscal_year=fiscal_year,
-        actor="jichi-kenshujo", reason="前年度に同等の研修を受講済み", recorded_at=at(fiscal_year, 8),
+        waiver_id=f"{staff_id}-{session_id}",
+        session_id=session_id,
+        staff_id=staff_id,
+        fiscal_year=fiscal_year,
+        actor="jichi-kenshujo",
+        reason="前年度に同等の研修を受講済み",
+        recorded_at=at(fiscal_year, 8),
     )
     return new_event(payload, subject=staff_id, event_id=deterministic_id("test-waived", staff_id, session_id))
 

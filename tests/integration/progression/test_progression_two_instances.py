@@ -38,30 +38,47 @@ def facts() -> list[CloudEvent]:
         curriculum(2025, 1, ["x1", "x2"]),
         curriculum(2025, 2, ["y1", "y2"]),
         # 200001 completes stage 1 (the first revision) and stage 2, and is nominated for a third year.
-        nominated("200001", 2024, "recommended"), completed("200001", "s1a", 2024),
-        completed("200001", "s1b", 2024), nominated("200001", 2025), completed("200001", "y1", 2025),
-        completed("200001", "y2", 2025), nominated("200001", 2026),
+        nominated("200001", 2024, "recommended"),
+        completed("200001", "s1a", 2024),
+        completed("200001", "s1b", 2024),
+        nominated("200001", 2025),
+        completed("200001", "y1", 2025),
+        completed("200001", "y2", 2025),
+        nominated("200001", 2026),
         # 200002 completes half of stage 1 in time; the other half is recorded after the close.
-        nominated("200002", 2024), completed("200002", "s1a", 2024),
-        completed("200002", "s1b", 2024, recorded_at=NEVER_IN_TIME), nominated("200002", 2025),
+        nominated("200002", 2024),
+        completed("200002", "s1a", 2024),
+        completed("200002", "s1b", 2024, recorded_at=NEVER_IN_TIME),
+        nominated("200002", 2025),
         # 200003 withdraws the first year before any completion, and starts again the next.
-        nominated("200003", 2024), withdrawn("200003", 2024), nominated("200003", 2025),
+        nominated("200003", 2024),
+        withdrawn("200003", 2024),
+        nominated("200003", 2025),
         # 200004 withdraws after a completion: the year stands and, not completed, is repeated.
-        nominated("200004", 2024), completed("200004", "s1a", 2024), withdrawn("200004", 2024),
+        nominated("200004", 2024),
+        completed("200004", "s1a", 2024),
+        withdrawn("200004", 2024),
         nominated("200004", 2025),
         # 200005 starts in 2025 and completes stage 1 with a waiver and a session.
-        nominated("200005", 2025, "recommended"), waived("200005", "x1", 2025), completed("200005", "x2", 2025),
+        nominated("200005", 2025, "recommended"),
+        waived("200005", "x1", 2025),
+        completed("200005", "x2", 2025),
     ]
 
 
 EXPECTED = {
-    ("200001", 2024, "StageAdvanced", 0, 1), ("200001", 2024, "StageCompleted", 1),
-    ("200001", 2025, "StageAdvanced", 1, 2), ("200001", 2025, "StageCompleted", 2),
+    ("200001", 2024, "StageAdvanced", 0, 1),
+    ("200001", 2024, "StageCompleted", 1),
+    ("200001", 2025, "StageAdvanced", 1, 2),
+    ("200001", 2025, "StageCompleted", 2),
     ("200001", 2026, "StageAdvanced", 2, 3),
-    ("200002", 2024, "StageAdvanced", 0, 1), ("200002", 2025, "StageRepeated", 1, "not_completed"),
+    ("200002", 2024, "StageAdvanced", 0, 1),
+    ("200002", 2025, "StageRepeated", 1, "not_completed"),
     ("200003", 2025, "StageAdvanced", 0, 1),
-    ("200004", 2024, "StageAdvanced", 0, 1), ("200004", 2025, "StageRepeated", 1, "not_completed"),
-    ("200005", 2025, "StageAdvanced", 0, 1), ("200005", 2025, "StageCompleted", 1),
+    ("200004", 2024, "StageAdvanced", 0, 1),
+    ("200004", 2025, "StageRepeated", 1, "not_completed"),
+    ("200005", 2025, "StageAdvanced", 0, 1),
+    ("200005", 2025, "StageCompleted", 1),
 }
 
 
