@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header
 
 from dx_shared.problems import ProblemError
 from dx_shared.roles import ROLE_LABELS, Caller, Role
@@ -36,8 +36,17 @@ def require(caller: Caller, allowed: frozenset[Role], action_en: str, action_ja:
         raise refused(caller, action_en, action_ja)
 
 
-def caller_of(request: Request) -> Caller:
-    stated = request.headers.get(ROLE_HEADER, "").strip().lower()
+def caller_of(
+    role_header: Annotated[
+        str | None,
+        Header(alias=ROLE_HEADER, description="dx_office, hr_office, info_policy, department or trainee"),
+    ] = None,
+    department_header: Annotated[
+        str | None, Header(alias=DEPARTMENT_HEADER, description="the department code, for role department")
+    ] = None,
+    staff_header: Annotated[str | None, Header(alias=STAFF_HEADER, description="the staff id, for role trainee")] = None,
+) -> Caller:
+    stated = (role_header or "").strip().lower()
     if not stated:
         return Caller(Role.DX_OFFICE)
     try:
@@ -50,8 +59,8 @@ def caller_of(request: Request) -> Caller:
             title_ja=f"不明な役割です（{stated}）",
             detail=f"{ROLE_HEADER} must be one of: " + ", ".join(role.value for role in Role),
         ) from exc
-    department = request.headers.get(DEPARTMENT_HEADER, "").strip() or None
-    staff_id = request.headers.get(STAFF_HEADER, "").strip() or None
+    department = (department_header or "").strip() or None
+    staff_id = (staff_header or "").strip() or None
     if role is Role.DEPARTMENT and department is None:
         raise ProblemError(
             status=400,
