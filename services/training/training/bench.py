@@ -1,18 +1,20 @@
 """Benchmark: e-learning webhook completions accepted per second against the real database.
 
-    uv run python -m training.bench [--deliveries 3000] [--concurrency 32] [--client sockets|httpx]
+    uv run python -m training.bench [--deliveries 3000] [--concurrency 32] [--client sockets|httpx] [--workers 1]
 
-Starts the training service with uvicorn (one process) on a throwaway database `dx_bench_<random>` on
-127.0.0.1 and a throwaway exchange and queue names on the local RabbitMQ, schedules one session, and
-posts signed completion documents (each a different person, so each is a new completion) from
-`concurrency` concurrent clients, each over one kept-alive connection. The outbox relay runs during the
-measurement, publishing to the throwaway exchange. Everything it created is removed afterwards.
+Starts the training service with uvicorn (one process unless `--workers`) on a throwaway database
+`dx_bench_<random>` on 127.0.0.1 and a throwaway exchange and queue names on the local RabbitMQ, schedules
+one session, and posts signed completion documents (each a different person, so each is a new completion)
+from `concurrency` concurrent clients, each over one kept-alive connection. The outbox relay runs during
+the measurement, publishing to the throwaway exchange. Everything it created is removed afterwards.
 
 The clients run on the same machine as the service, the database and the broker, and take a share of the
-CPUs; the load average printed with the figure says how busy the machine was before the run. By default
-they write HTTP/1.1 by hand on plain sockets, which costs little; `--client httpx` sends the same requests
-with httpx (the figures before this option existed were measured that way), whose connection pool takes
-about one CPU core at these rates and so lowers the figure on a two-core machine.
+CPUs. The load average printed with the figure says how busy the machine was before the run, and the CPU
+time the service process and its database connections spent per delivery is printed beside it: on a
+shared machine that figure moves much less than the rate does. By default the clients write HTTP/1.1 by
+hand on plain sockets, which costs little; `--client httpx` sends the same requests with httpx (the figures
+before this option existed were measured that way), whose connection pool takes about one CPU core at
+these rates and so lowers the figure on a two-core machine.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def _free_port() -> int:
         return port
 
 
-def _start_service(throwaway: Throwaway) -> subprocess.Popen[bytes]:
+def _start_service(throwaway: Throwaway, workers: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -100,6 +102,8 @@ def _start_service(throwaway: Throwaway) -> subprocess.Popen[bytes]:
             "--log-level",
             "warning",
             "--no-access-log",
+            "--workers",
+            str(workers),
         ],
         env=throwaway.environment(),
     )
@@ -181,19 +185,51 @@ async def _post(
     return status
 
 
+async def _database_backends(admin: asyncpg.Connection, database: str) -> list[int]:
+    rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
+    return [row["pid"] for row in rows]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+def _processes(workers: int) -> str:
+    return "one uvicorn process" if workers == 1 else f"{workers} uvicorn worker processes"
+
+
+def _cpu_seconds(pids: list[int]) -> list[float]:
+    """User + system CPU time of each process so far (Linux /proc; a process that ended counts 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            seconds.append(0.0)
+            continue
+        seconds.append((int(fields[11]) + int(fields[12])) / ticks)
+    return seconds
+
+
 async def _unpublished(conn: asyncpg.Connection) -> int:
     count: int = await conn.fetchval("SELECT count(*) FROM training.outbox WHERE published_at IS NULL")
     return count
 
 
-async def run(deliveries: int, concurrency: int, client_kind: str) -> None:
+async def run(deliveries: int, concurrency: int, client_kind: str, workers: int) -> None:
     load_before = os.getloadavg()[0]
     throwaway = Throwaway(
         tag=f"bench_{uuid.uuid4().hex[:10]}", database=f"dx_bench_{uuid.uuid4().hex[:10]}", port=_free_port()
     )
     admin = await asyncpg.connect(ADMIN_DATABASE_URL)
     await admin.execute(f'CREATE DATABASE "{throwaway.database}"')
-    server = _start_service(throwaway)
+    server = _start_service(throwaway, workers)
     try:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(
@@ -217,9 +253,13 @@ async def run(deliveries: int, concurrency: int, client_kind: str) -> None:
             else:
                 load = functools.partial(_load_with_sockets, throwaway.port)
             await load(min(200, deliveries), concurrency, offset=900_000)  # warm-up, not measured
+            service_processes = [server.pid, *_children(server.pid)]
+            processes = [*service_processes, *await _database_backends(admin, throwaway.database)]
+            cpu_before = _cpu_seconds(processes)
             started = time.perf_counter()
             statuses = await load(deliveries, concurrency, offset=0)
             accepted_in = time.perf_counter() - started
+            cpu_used = [after - before for before, after in zip(cpu_before, _cpu_seconds(processes), strict=True)]
         conn = await asyncpg.connect(throwaway.database_url)
         try:
             completions = await conn.fetchval("SELECT count(*) FROM training.completions WHERE staff_id NOT LIKE 'B9%'")
@@ -232,12 +272,17 @@ async def run(deliveries: int, concurrency: int, client_kind: str) -> None:
         finally:
             await conn.close()
         conditions = (
-            f"{deliveries} deliveries, {concurrency} concurrent {client_kind} clients, outbox relay on, one uvicorn process,"
+            f"{deliveries} deliveries, {concurrency} concurrent {client_kind} clients, outbox relay on, {_processes(workers)},"
             f" pool of {POOL_MAX_SIZE}, {os.cpu_count()} CPUs, load average {load_before:.1f} before the run"
         )
         print(f"statuses: {dict(statuses)}; completions recorded: {completions}")
         print(
             f"webhook completions accepted per second: {deliveries / accepted_in:.0f}  ({accepted_in:.2f} s; {conditions})"
+        )
+        print(
+            f"CPU per delivery: service {1000 * sum(cpu_used[: len(service_processes)]) / deliveries:.2f} ms,"
+            f" database {1000 * sum(cpu_used[len(service_processes) :]) / deliveries:.2f} ms"
+            f" (its {len(cpu_used) - len(service_processes)} connections)"
         )
         print(
             f"accepted and published to RabbitMQ per second: {deliveries / drained_in:.0f}"
@@ -271,8 +316,9 @@ def main() -> None:
     parser.add_argument(
         "--client", choices=["sockets", "httpx"], default="sockets", help="how the load is sent (see the module doc)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each with its own relay)")
     arguments = parser.parse_args()
-    asyncio.run(run(arguments.deliveries, arguments.concurrency, arguments.client))
+    asyncio.run(run(arguments.deliveries, arguments.concurrency, arguments.client, arguments.workers))
 
 
 if __name__ == "__main__":
