@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -79,7 +80,7 @@ async def test_every_refusal_has_its_status_code_and_records_nothing(client: htt
 
 
 async def test_a_body_over_the_limit_is_refused_even_when_streamed_without_length(client: httpx.AsyncClient) -> None:
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(300):
             yield b" " * 1024
 

@@ -12,6 +12,7 @@ from training.domain import (
     ActorRequired,
     AttendanceNotApplicable,
     CapacityExceeded,
+    Completion,
     ReasonRequired,
     Role,
     Session,
@@ -39,7 +40,9 @@ CLASSROOM = Session(
 E_LEARNING = Session("E1", 2025, Method.E_LEARNING, Audience.ALL_STAFF, "情報セキュリティ")
 
 
-def attend(staff_ids: list[str], already: set[str] | None = None, off_roster: set[str] | None = None):
+def attend(
+    staff_ids: list[str], already: set[str] | None = None, off_roster: set[str] | None = None
+) -> list[Completion]:
     return take_attendance(
         CLASSROOM,
         staff_ids,

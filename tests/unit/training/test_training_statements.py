@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from dx_shared.contracts import CompletionSource, MoveOn
+from dx_shared.contracts import Audience, CompletionSource, Method, MoveOn
 from training.domain import (
     Outcome,
+    ReportedResult,
     Session,
     UnmatchedReason,
     complete_from_report,
@@ -32,7 +33,7 @@ def statement(verb: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def read(document: object):
+def read(document: object) -> ReportedResult | None:
     return read_document(document, webhook_id="msg_1", sent_at=SENT_AT)
 
 
@@ -145,9 +146,9 @@ def test_json_of_the_wrong_shape_is_unsupported(document: object) -> None:
 SESSION = Session(
     "S-2025-001",
     2025,
-    "e_learning",
-    "all_staff",
-    "情報セキュリティ",  # type: ignore[arg-type]
+    Method.E_LEARNING,
+    Audience.ALL_STAFF,
+    "情報セキュリティ",
     move_on=MoveOn.COMPLETED_AND_PASSED,
 )
 
