@@ -1,6 +1,8 @@
-"""How long the plan and department reports take after 10,000 and after 1,000,000 consumed events.
+"""How long the plan and department reports take after 10,000 and after 1,000,000 consumed events,
+and how many events a second the consumer applies.
 
     uv run python -m reporting.bench [--events 1000000]
+    uv run python -m reporting.bench --consume-only [--workers 1 16]
 
 Works in a throwaway database `dx_bench_<random>` on the configured server, dropped afterwards.
 The first 10,000 events (five years of departments, rosters, sessions, nominations, stage decisions
@@ -8,6 +10,11 @@ and completions) go through the projection code path exactly as the consumer app
 baseline e-learning completions as the training service would publish them over the years, are
 loaded with COPY into the event log and the projection rows, and the counters recomputed from the rows.
 Each report is then timed as the API runs it (median of repeated runs).
+
+`--consume-only` feeds the same 10,000 events, one transaction each, through the shared consumer's
+`process` (inbox row, event log, projections) with as many concurrent workers as the service has
+messages in flight (`DX_PREFETCH`, bounded by `DX_POOL_MAX_SIZE`), and prints the events per second,
+once per worker count given, each on a fresh database.
 """
 
 from __future__ import annotations
@@ -19,20 +26,22 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from dx_shared import contracts as c
+from dx_shared.consumer import process
 from dx_shared.database import create_pool, ensure_database, migrate
 from dx_shared.envelope import CloudEvent, new_event
 from dx_shared.settings import Settings, get_settings
-from reporting import reports
-from reporting.projections import apply_event
+from reporting import handlers, reports
 from reporting.rebuild import MIGRATIONS_DIR, SCHEMA
-from reporting.repository import ProjectionStore, ReportQueries, log_event
+from reporting.repository import ReportQueries
 
 YEARS = (2024, 2025, 2026, 2027, 2028)
 DEPARTMENTS = [(f"D{n:03}", f"所属{n:03}", f"部局{n % 12:02}") for n in range(1, 201)]
@@ -86,13 +95,10 @@ async def _project(pool: asyncpg.Pool, events: Iterator[CloudEvent]) -> int:
 
     async def flush() -> None:
         async with pool.acquire() as conn, conn.transaction():
-            store = ProjectionStore(conn)
             for event in batch:
                 payload = event.payload()
                 assert payload is not None
-                received_at = await log_event(conn, event, payload.routing_key())
-                if received_at is not None:
-                    await apply_event(store, event, payload, received_at)
+                await handlers.handle(conn, event, payload)
 
     for event in events:
         batch.append(event)
@@ -158,7 +164,8 @@ async def _bulk_completions(url: str, count: int, rng: random.Random) -> None:
                      count(*) FILTER (WHERE is_manager AND managers_sessions > 0)
               FROM baseline_person WHERE on_roster GROUP BY fiscal_year, department_code;
             UPDATE stream_health SET events = events + $1
-              WHERE routing_key = 'training.SessionCompleted.v1';
+              WHERE (routing_key, shard) IN (SELECT routing_key, min(shard) FROM stream_health
+                                             WHERE routing_key = 'training.SessionCompleted.v1' GROUP BY 1);
             ANALYZE;
         """.replace("$1", str(count)))
     finally:
@@ -188,14 +195,71 @@ async def _latency(pool: asyncpg.Pool, settings: Settings) -> dict[str, float]:
     return timings
 
 
-async def bench(settings: Settings, total_events: int) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True)
+class Throughput:
+    workers: int
+    events: int
+    seconds: float
+    retries: int
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+
+async def consume(settings: Settings, workers: int) -> Throughput:
+    """The 10,000 events through the consumer's transaction, `workers` at a time, on a throwaway database."""
+    events = [event.to_bytes() for event in _first_phase_events(random.Random(2024))]
+    async with _throwaway_database(settings, pool_size=workers) as (_url, pool):
+        await migrate(pool, SCHEMA, MIGRATIONS_DIR)
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        for body in events:
+            queue.put_nowait(body)
+        retries = 0
+
+        async def worker() -> None:
+            nonlocal retries
+            while not queue.empty():
+                body = queue.get_nowait()
+                while True:
+                    try:
+                        outcome, _, reason = await process(pool, handlers.subscription, body)
+                    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                        retries += 1
+                        continue
+                    assert outcome == "processed", (outcome, reason)
+                    break
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        seconds = time.perf_counter() - started
+        async with pool.acquire() as conn:
+            projected = await conn.fetchval("SELECT count(*) FROM projected_event")
+        assert projected == len(events), (projected, len(events))
+    return Throughput(workers, len(events), seconds, retries)
+
+
+@asynccontextmanager
+async def _throwaway_database(settings: Settings, pool_size: int) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
     server = settings.database_url.rsplit("/", 1)[0]
     name = f"dx_bench_{uuid.uuid4().hex[:10]}"
     url = f"{server}/{name}"
-    rng = random.Random(2024)
     await ensure_database(url)
-    pool = await create_pool(url, SCHEMA, min_size=1, max_size=4)
+    pool = await create_pool(url, SCHEMA, min_size=1, max_size=pool_size)
     try:
+        yield url, pool
+    finally:
+        await pool.close()
+        admin = await asyncpg.connect(f"{server}/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def bench(settings: Settings, total_events: int) -> dict[str, dict[str, float]]:
+    rng = random.Random(2024)
+    async with _throwaway_database(settings, pool_size=4) as (url, pool):
         await migrate(pool, SCHEMA, MIGRATIONS_DIR)
         started = time.perf_counter()
         projected = await _project(pool, _first_phase_events(rng))
@@ -211,20 +275,22 @@ async def bench(settings: Settings, total_events: int) -> dict[str, dict[str, fl
         print(f"loaded {logged - projected:,} more events with COPY in {time.perf_counter() - started:.1f}s")
         results[f"{logged:,}"] = await _latency(pool, settings)
         return results
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(f"{server}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Report latency after 10,000 and after N events.")
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--consume-only", action="store_true", help="only the consumer's events per second")
+    parser.add_argument("--workers", type=int, nargs="*", help="concurrent consumers (default: prefetch)")
     arguments = parser.parse_args()
-    results = asyncio.run(bench(get_settings(), arguments.events))
+    settings = get_settings()
+    if arguments.consume_only:
+        for workers in arguments.workers or [min(settings.prefetch, settings.pool_max_size)]:
+            result = asyncio.run(consume(settings, workers))
+            print(f"consumed {result.events:,} events with {workers:>2} workers in {result.seconds:.1f}s: "
+                  f"{result.per_second:,.0f} events/s ({result.retries} retried after a deadlock)")
+        return
+    results = asyncio.run(bench(settings, arguments.events))
     (small, small_ms), (large, large_ms) = results.items()
     print(f"{'report':<12} {'after ' + small + ' events':>24} {'after ' + large + ' events':>26} {'ratio':>7}")
     for report in ("plan", "departments"):

@@ -11,15 +11,16 @@ import asyncpg
 from dx_shared import contracts as c
 from dx_shared.consumer import Subscription
 from dx_shared.envelope import CloudEvent
-from reporting.projections import apply_event
-from reporting.repository import ProjectionStore, log_event
+from reporting.projections import project
+from reporting.repository import ProjectionStore
 
 
 async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.EventPayload) -> None:
-    received_at = await log_event(conn, event, payload.routing_key())
+    store = ProjectionStore(conn)
+    received_at = await store.log_event(event, payload.routing_key())
     if received_at is None:
         return
-    await apply_event(ProjectionStore(conn), event, payload, received_at)
+    await project(store, event, payload, received_at)
 
 
 subscription = Subscription(

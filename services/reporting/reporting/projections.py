@@ -42,12 +42,17 @@ Apply = Callable[[ProjectionStore, CloudEvent, Any], Awaitable[None]]
 async def apply_event(
     store: ProjectionStore, event: CloudEvent, payload: c.EventPayload, received_at: datetime
 ) -> None:
-    if not await store.mark_projected(event.id):
-        return
-    await store.record_stream(payload.routing_key(), event.time, received_at)
+    """Projects an event of the log unless this schema has projected it already (the rebuild)."""
+    if await store.mark_projected(event.id):
+        await project(store, event, payload, received_at)
+
+
+async def project(store: ProjectionStore, event: CloudEvent, payload: c.EventPayload, received_at: datetime) -> None:
+    """Projects an event already marked as projected in this schema."""
     apply = _APPLY.get(type(payload))
     if apply is not None:
         await apply(store, event, payload)
+    await store.finish_event(payload.routing_key(), event.time, received_at)
 
 
 # ---- trainee-years -----------------------------------------------------------------------------
@@ -61,7 +66,7 @@ async def _change_trainee_year(
     after = with_department(change(before), department)
     if after != before:
         await store.save_trainee_year(after)
-        await store.apply_tallies(
+        store.apply_tallies(
             tally_difference(trainee_year_contributions(before), trainee_year_contributions(after))
         )
 
@@ -107,7 +112,7 @@ async def _change_nomination(
     after = replace(before, **known)
     if after != before:
         await store.save_nomination(after)
-        await store.apply_tallies(
+        store.apply_tallies(
             tally_difference(nomination_contributions(before), nomination_contributions(after))
         )
     await _change_trainee_year(store, staff_id, fiscal_year, lambda year: year)
@@ -158,7 +163,7 @@ async def _change_baseline_people(
     if not changed:
         return
     await store.save_baseline_people([after for _, after in changed])
-    await store.apply_tallies(merge_differences(
+    store.apply_tallies(merge_differences(
         tally_difference(baseline_contributions(before), baseline_contributions(after))
         for before, after in changed
     ))
@@ -209,19 +214,18 @@ async def _session_scheduled(store: ProjectionStore, event: CloudEvent, payload:
 async def _record_completion(
     store: ProjectionStore, record: dict[str, Any], add: Callable[[Attendance], Attendance]
 ) -> None:
-    await store.lock_session_key(record["session_id"])
-    await store.lock_closure(record["fiscal_year"], exclusive=False)
-    if not await store.add_completion_record(record):
+    await store.lock_for_completion(record["session_id"], record["fiscal_year"])
+    context = await store.add_completion_record(record)
+    if context is None:
         return
-    closed_at = await store.closed_at(record["fiscal_year"])
-    if closed_at is not None and is_late(record["recorded_at"], closed_at):
-        await store.add_late_completion(record, closed_at)
+    if context.closed_at is not None and is_late(record["recorded_at"], context.closed_at):
+        await store.add_late_completion(record, context.closed_at)
     before, fiscal_year = await store.lock_attendance(record["session_id"], record["staff_id"], record["fiscal_year"])
     after = add(before)
     await store.save_attendance(after)
-    await store.apply_tallies(tally_difference(attendance_contributions(before), attendance_contributions(after)))
+    store.apply_tallies(tally_difference(attendance_contributions(before), attendance_contributions(after)))
     if after.met and not before.met:
-        shift = baseline_session_shift(await store.session_audience(record["session_id"]))
+        shift = baseline_session_shift(context.audience)
         if shift != (0, 0):
             await _change_baseline_people(
                 store, fiscal_year, [record["staff_id"]], lambda person: with_sessions_shifted(person, shift)
@@ -263,7 +267,7 @@ async def _curriculum_published(
 
 
 async def _fiscal_year_closed(store: ProjectionStore, event: CloudEvent, payload: c.FiscalYearClosed) -> None:
-    await store.lock_closure(payload.fiscal_year, exclusive=True)
+    await store.lock_closure(payload.fiscal_year)
     closed_at = await store.close_fiscal_year(payload.fiscal_year, payload.closed_at or event.time)
     await store.mark_late_completions(payload.fiscal_year, closed_at)
 

@@ -1,14 +1,18 @@
 """SQL of the reporting service: the projection rows and tallies it writes, and the reports it reads.
 
 Tables are unqualified: the connection's search_path names the schema (the live one, or the fresh
-schema a rebuild fills). Rows are created before they are locked (`INSERT … ON CONFLICT DO NOTHING`,
-then `SELECT … FOR UPDATE` in key order), so competing consumers serialise on the same key.
+schema a rebuild fills). A row is created and locked in one round trip (`INSERT … ON CONFLICT DO
+UPDATE … RETURNING *` locks the existing row), so competing consumers serialise on the same key. Round
+trips are what an event costs, so the rows shared by many events (tallies, stream counters) are
+written together, last, by `finish_event`, and held only until the commit.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +28,7 @@ from reporting.domain import (
     DepartmentCount,
     Nomination,
     PlanCount,
+    SessionCount,
     StageCompletion,
     StageYearTally,
     TallyKey,
@@ -32,33 +37,94 @@ from reporting.domain import (
 
 Record = Mapping[str, Any]
 
-_TALLY_COLUMNS = {
-    "entered": "entered", "new": "new", "completed": "completed",
-    "recommended": "recommended", "self": "self_slot", "completions": "completions",
-    "staff": "staff", "staff_done": "staff_done", "managers": "managers", "managers_done": "managers_done",
-    "waived": "waived",
-}
+
+@dataclass(frozen=True)
+class CompletionContext:
+    """What a new completion record is judged against: its year's closing and its session's audience."""
+
+    closed_at: datetime | None
+    audience: str | None
 
 
-def _tally_statement(key: TallyKey) -> tuple[str, tuple[Any, ...]]:
-    column = _TALLY_COLUMNS[key.measure]
-    values: tuple[Any, ...]
+@dataclass(frozen=True)
+class _TallyTable:
+    name: str
+    keys: tuple[tuple[str, str], ...]  # (column, SQL array type)
+    measures: Mapping[str, str]  # measure -> column
+
+
+_TALLY_TABLES = (
+    _TallyTable("plan_tally", (("fiscal_year", "int"), ("stage", "int")),
+                {"entered": "entered", "new": "new", "completed": "completed"}),
+    _TallyTable("department_tally", (("fiscal_year", "int"), ("department_code", "text")),
+                {"recommended": "recommended", "self": "self_slot", "completions": "completions"}),
+    _TallyTable("baseline_tally", (("fiscal_year", "int"), ("department_code", "text")),
+                {"staff": "staff", "staff_done": "staff_done", "managers": "managers",
+                 "managers_done": "managers_done"}),
+    _TallyTable("session_tally", (("session_id", "text"),), {"completions": "completions", "waived": "waived"}),
+)
+_TALLY_KINDS: Mapping[type, _TallyTable] = dict(
+    zip((PlanCount, DepartmentCount, BaselineCount, SessionCount), _TALLY_TABLES, strict=True)
+)
+STREAM_SHARDS = 64
+
+
+def _tally_key(key: TallyKey) -> tuple[Any, ...]:
     if isinstance(key, PlanCount):
-        table, keys, values = "plan_tally", "fiscal_year, stage", (key.fiscal_year, key.stage)
-    elif isinstance(key, DepartmentCount):
-        table, keys, values = "department_tally", "fiscal_year, department_code", (
-            key.fiscal_year, key.department_code)
-    elif isinstance(key, BaselineCount):
-        table, keys, values = "baseline_tally", "fiscal_year, department_code", (
-            key.fiscal_year, key.department_code)
-    else:
-        table, keys, values = "session_tally", "session_id", (key.session_id,)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 2))
-    sql = (
-        f"INSERT INTO {table} ({keys}, {column}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {column} = {table}.{column} + EXCLUDED.{column}"
+        return (key.fiscal_year, key.stage)
+    if isinstance(key, DepartmentCount | BaselineCount):
+        return (key.fiscal_year, key.department_code)
+    return (key.session_id,)
+
+
+def _finish_event_statement() -> str:
+    """Every tally change of an event and its stream's counter, in one statement.
+
+    Tally rows are shared by many events (a year's stage, a session), so they are written last and
+    locked only until the commit; each table's rows are written in key order. The stream counter is
+    split over `STREAM_SHARDS` rows per routing key, one per database session (backend pid), so
+    concurrent consumers never wait for each other on it; the report sums the shards.
+    """
+    parts, position = [], 0
+    for table in _TALLY_TABLES:
+        columns = [column for column, _ in table.keys] + list(table.measures.values())
+        types = [sql_type for _, sql_type in table.keys] + ["int"] * len(table.measures)
+        arrays = ", ".join(f"${position + i + 1}::{sql_type}[]" for i, sql_type in enumerate(types))
+        position += len(types)
+        keys = ", ".join(column for column, _ in table.keys)
+        updates = ", ".join(f"{m} = {table.name}.{m} + EXCLUDED.{m}" for m in table.measures.values())
+        parts.append(
+            f"{table.name}_change AS (INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"SELECT * FROM unnest({arrays}) ON CONFLICT ({keys}) DO UPDATE SET {updates})"
+        )
+    stream = position + 1
+    return (
+        "WITH " + ",\n".join(parts) + "\n"
+        "INSERT INTO stream_health (routing_key, shard, events, last_event_time, last_received_at) "
+        f"VALUES (${stream}, pg_backend_pid() % {STREAM_SHARDS}, 1, ${stream + 1}, ${stream + 2}) "
+        "ON CONFLICT (routing_key, shard) DO UPDATE SET events = stream_health.events + 1, "
+        "last_event_time = GREATEST(stream_health.last_event_time, EXCLUDED.last_event_time), "
+        "last_received_at = GREATEST(stream_health.last_received_at, EXCLUDED.last_received_at)"
     )
-    return sql, values
+
+
+_FINISH_EVENT = _finish_event_statement()
+
+
+def _tally_arguments(pending: Mapping[TallyKey, int]) -> list[list[Any]]:
+    """The unnest arrays of `_FINISH_EVENT`: per table, one row per key with a delta per measure."""
+    arguments: list[list[Any]] = []
+    for table in _TALLY_TABLES:
+        rows: dict[tuple[Any, ...], dict[str, int]] = {}
+        for key, delta in pending.items():
+            if _TALLY_KINDS[type(key)] is table and delta:
+                rows.setdefault(_tally_key(key), dict.fromkeys(table.measures, 0))[key.measure] += delta
+        ordered = sorted(rows.items())
+        for index in range(len(table.keys)):
+            arguments.append([key[index] for key, _ in ordered])
+        for measure in table.measures:
+            arguments.append([deltas[measure] for _, deltas in ordered])
+    return arguments
 
 
 def _decision(fact: Mapping[str, Any]) -> Decision:
@@ -121,6 +187,7 @@ class ProjectionStore:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._pending_tallies: Counter[TallyKey] = Counter()
 
     async def mark_projected(self, event_id: str) -> bool:
         fresh = await self.conn.fetchval(
@@ -128,30 +195,34 @@ class ProjectionStore:
         )
         return bool(fresh)
 
-    async def apply_tallies(self, difference: Mapping[TallyKey, int]) -> None:
-        for key, delta in difference.items():
-            sql, values = _tally_statement(key)
-            await self.conn.execute(sql, *values, delta)
-
-    async def record_stream(self, routing_key: str, event_time: datetime, received_at: datetime) -> None:
-        await self.conn.execute(
-            """INSERT INTO stream_health (routing_key, events, last_event_time, last_received_at)
-               VALUES ($1, 1, $2, $3)
-               ON CONFLICT (routing_key) DO UPDATE SET events = stream_health.events + 1,
-                 last_event_time = GREATEST(stream_health.last_event_time, EXCLUDED.last_event_time),
-                 last_received_at = GREATEST(stream_health.last_received_at, EXCLUDED.last_received_at)""",
-            routing_key, event_time, received_at,
+    async def log_event(self, event: CloudEvent, routing_key: str) -> datetime | None:
+        """Stores the consumed event as received and marks it projected; None when it is a duplicate."""
+        received_at: datetime | None = await self.conn.fetchval(
+            """WITH logged AS (
+                 INSERT INTO event_log (event_id, event_type, routing_key, event_time, body)
+                 VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (event_id) DO NOTHING
+                 RETURNING event_id, received_at),
+               projected AS (INSERT INTO projected_event (event_id) SELECT event_id FROM logged)
+               SELECT received_at FROM logged""",
+            event.id, event.type, routing_key, event.time, json.loads(event.model_dump_json(exclude_none=True)),
         )
+        return received_at
+
+    def apply_tallies(self, difference: Mapping[TallyKey, int]) -> None:
+        """Adds to the event's tally changes, written together by `finish_event`."""
+        self._pending_tallies.update(difference)
+
+    async def finish_event(self, routing_key: str, event_time: datetime, received_at: datetime) -> None:
+        pending, self._pending_tallies = self._pending_tallies, Counter()
+        await self.conn.execute(_FINISH_EVENT, *_tally_arguments(pending), routing_key, event_time, received_at)
 
     # -- trainee-years and nominations
 
     async def lock_trainee_year(self, staff_id: str, fiscal_year: int) -> TraineeYear:
-        await self.conn.execute(
-            "INSERT INTO trainee_year (staff_id, fiscal_year) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            staff_id, fiscal_year,
-        )
         row = await self.conn.fetchrow(
-            "SELECT * FROM trainee_year WHERE staff_id = $1 AND fiscal_year = $2 FOR UPDATE", staff_id, fiscal_year
+            """INSERT INTO trainee_year (staff_id, fiscal_year) VALUES ($1, $2)
+                ON CONFLICT (staff_id, fiscal_year) DO UPDATE SET staff_id = EXCLUDED.staff_id RETURNING *""",
+            staff_id, fiscal_year,
         )
         return _trainee_year(row)
 
@@ -172,11 +243,11 @@ class ProjectionStore:
         )
 
     async def lock_nomination(self, nomination_id: str, staff_id: str, fiscal_year: int) -> Nomination:
-        await self.conn.execute(
-            "INSERT INTO nomination (nomination_id, staff_id, fiscal_year) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        row = await self.conn.fetchrow(
+            """INSERT INTO nomination (nomination_id, staff_id, fiscal_year) VALUES ($1, $2, $3)
+               ON CONFLICT (nomination_id) DO UPDATE SET nomination_id = EXCLUDED.nomination_id RETURNING *""",
             nomination_id, staff_id, fiscal_year,
         )
-        row = await self.conn.fetchrow("SELECT * FROM nomination WHERE nomination_id = $1 FOR UPDATE", nomination_id)
         return _nomination(row)
 
     async def save_nomination(self, nomination: Nomination) -> None:
@@ -212,14 +283,9 @@ class ProjectionStore:
         ids = sorted(set(staff_ids))
         if not ids:
             return {}
-        await self.conn.execute(
-            """INSERT INTO baseline_person (fiscal_year, staff_id) SELECT $1, unnest($2::text[])
-               ON CONFLICT DO NOTHING""",
-            fiscal_year, ids,
-        )
         rows = await self.conn.fetch(
-            """SELECT * FROM baseline_person WHERE fiscal_year = $1 AND staff_id = ANY($2::text[])
-               ORDER BY staff_id FOR UPDATE""",
+            """INSERT INTO baseline_person (fiscal_year, staff_id) SELECT $1, unnest($2::text[])
+               ON CONFLICT (fiscal_year, staff_id) DO UPDATE SET staff_id = EXCLUDED.staff_id RETURNING *""",
             fiscal_year, ids,
         )
         return {row["staff_id"]: _baseline_person(row) for row in rows}
@@ -239,11 +305,13 @@ class ProjectionStore:
         """Serialises a session's scheduling with the first completions of it, which may not exist yet."""
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('session:' || $1, 0))", session_id)
 
-    async def session_audience(self, session_id: str) -> str | None:
-        audience: str | None = await self.conn.fetchval(
-            "SELECT audience FROM session WHERE session_id = $1", session_id
+    async def lock_for_completion(self, session_id: str, fiscal_year: int) -> None:
+        """`lock_session_key` and the shared `lock_closure` of a completion, in one round trip."""
+        await self.conn.execute(
+            """SELECT pg_advisory_xact_lock(hashtextextended('session:' || $1, 0)),
+                      pg_advisory_xact_lock_shared(hashtextextended('closure:' || $2, 0))""",
+            session_id, str(fiscal_year),
         )
-        return audience
 
     async def save_session(self, values: Mapping[str, Any]) -> str | None:
         """Upserts the session; returns the audience it had before (None when it is new)."""
@@ -269,23 +337,26 @@ class ProjectionStore:
             fiscal_year, stage, revision, session_ids,
         )
 
-    async def add_completion_record(self, values: Mapping[str, Any]) -> bool:
-        fresh = await self.conn.fetchval(
-            """INSERT INTO completion_record (record_id, kind, session_id, staff_id, fiscal_year, method, source,
-                 occurred_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               ON CONFLICT DO NOTHING RETURNING true""",
+    async def add_completion_record(self, values: Mapping[str, Any]) -> CompletionContext | None:
+        """Stores the completion record; None when it is known already, else what judging it needs."""
+        row = await self.conn.fetchrow(
+            """WITH added AS (
+                 INSERT INTO completion_record (record_id, kind, session_id, staff_id, fiscal_year, method, source,
+                   occurred_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT DO NOTHING RETURNING true AS fresh)
+               SELECT (SELECT closed_at FROM fiscal_year_closure WHERE fiscal_year = $5) AS closed_at,
+                      (SELECT audience FROM session WHERE session_id = $3) AS audience
+               FROM added""",
             values["record_id"], values["kind"], values["session_id"], values["staff_id"], values["fiscal_year"],
             values.get("method"), values.get("source"), values.get("occurred_at"), values.get("recorded_at"),
         )
-        return bool(fresh)
+        return CompletionContext(row["closed_at"], row["audience"]) if row is not None else None
 
     async def lock_attendance(self, session_id: str, staff_id: str, fiscal_year: int) -> tuple[Attendance, int]:
-        await self.conn.execute(
-            "INSERT INTO attendance (session_id, staff_id, fiscal_year) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            session_id, staff_id, fiscal_year,
-        )
         row = await self.conn.fetchrow(
-            "SELECT * FROM attendance WHERE session_id = $1 AND staff_id = $2 FOR UPDATE", session_id, staff_id
+            """INSERT INTO attendance (session_id, staff_id, fiscal_year) VALUES ($1, $2, $3)
+               ON CONFLICT (session_id, staff_id) DO UPDATE SET session_id = EXCLUDED.session_id RETURNING *""",
+            session_id, staff_id, fiscal_year,
         )
         return Attendance(session_id, staff_id, row["completions"], row["waivers"]), row["fiscal_year"]
 
@@ -309,16 +380,13 @@ class ProjectionStore:
 
     # -- closing, late and unmatched
 
-    async def lock_closure(self, fiscal_year: int, *, exclusive: bool) -> None:
-        """Completions of a year (shared) and its closing (exclusive) exclude each other.
+    async def lock_closure(self, fiscal_year: int) -> None:
+        """A year's closing excludes its completions (which take the lock shared, `lock_for_completion`).
 
         Without it a completion committed concurrently with the closing is judged against a closing
         time it could not see yet, and the closing's recount misses the uncommitted completion.
         """
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        await self.conn.execute(
-            f"SELECT {function}(hashtextextended('closure:' || $1, 0))", str(fiscal_year)
-        )
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('closure:' || $1, 0))", str(fiscal_year))
 
     async def close_fiscal_year(self, fiscal_year: int, closed_at: datetime) -> datetime:
         closed: datetime = await self.conn.fetchval(
@@ -327,12 +395,6 @@ class ProjectionStore:
                  EXCLUDED.closed_at)
                RETURNING closed_at""",
             fiscal_year, closed_at,
-        )
-        return closed
-
-    async def closed_at(self, fiscal_year: int) -> datetime | None:
-        closed: datetime | None = await self.conn.fetchval(
-            "SELECT closed_at FROM fiscal_year_closure WHERE fiscal_year = $1", fiscal_year
         )
         return closed
 
@@ -363,19 +425,6 @@ class ProjectionStore:
             values["unmatched_id"], values["reason"], values["session_ref"], values["staff_id"],
             values["received_at"],
         )
-
-
-# ---- the event log ---------------------------------------------------------------------------------
-
-
-async def log_event(conn: asyncpg.Connection, event: CloudEvent, routing_key: str) -> datetime | None:
-    """Stores the consumed event as received; None when it is already stored (a duplicate)."""
-    received_at: datetime | None = await conn.fetchval(
-        """INSERT INTO event_log (event_id, event_type, routing_key, event_time, body)
-           VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (event_id) DO NOTHING RETURNING received_at""",
-        event.id, event.type, routing_key, event.time, json.loads(event.model_dump_json(exclude_none=True)),
-    )
-    return received_at
 
 
 # ---- report queries ----------------------------------------------------------------------------------
@@ -467,7 +516,11 @@ class ReportQueries:
         return {r["stage"]: list(r["session_ids"]) for r in rows}
 
     async def streams(self) -> list[Record]:
-        return list(await self.conn.fetch("SELECT * FROM stream_health ORDER BY routing_key"))
+        return list(await self.conn.fetch(
+            """SELECT routing_key, sum(events)::bigint AS events, max(last_event_time) AS last_event_time,
+                      max(last_received_at) AS last_received_at
+               FROM stream_health GROUP BY routing_key ORDER BY routing_key"""
+        ))
 
     async def late_completions(self, limit: int = 10) -> tuple[int, list[Record]]:
         total = await self.conn.fetchval("SELECT count(*) FROM late_completion")

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import aio_pika
 import pytest
 
+from dx_shared.database import create_pool
+from reporting import handlers
 from tests.integration.reporting.event_factory import (
     advanced,
     cancelled,
@@ -237,6 +239,25 @@ async def test_pipeline_shows_the_depth_of_another_services_dead_letter_queue(se
         "progression.facts.dlq": (2, "ok"),
         "reporting.events.dlq": (0, "ok"),
     }
+
+
+async def test_a_streams_count_adds_up_what_every_consumer_counted(settings, reporting) -> None:
+    await feed(settings, reporting, [unmatched("U1")])
+    pool = await create_pool(settings.database_url, "reporting", min_size=2, max_size=2)
+    try:
+        async with pool.acquire() as first, pool.acquire() as second:
+            for conn, unmatched_id in ((first, "U2"), (second, "U3")):
+                extra = unmatched(unmatched_id)
+                async with conn.transaction():
+                    await handlers.handle(conn, extra, extra.payload())
+    finally:
+        await pool.close()
+
+    pipeline = (await reporting.get("/api/v1/reports/pipeline")).json()
+
+    streams = [s for s in pipeline["streams"] if s["routing_key"] == "training.CompletionUnmatched.v1"]
+    assert [s["events"] for s in streams] == [3]
+    assert (pipeline["events_total"], pipeline["unmatched_statements"]["count"]) == (3, 3)
 
 
 async def test_csv_downloads_open_in_excel_and_neutralise_formulas(settings, reporting) -> None:
