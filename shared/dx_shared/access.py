@@ -44,7 +44,9 @@ def caller_of(
     department_header: Annotated[
         str | None, Header(alias=DEPARTMENT_HEADER, description="the department code, for role department")
     ] = None,
-    staff_header: Annotated[str | None, Header(alias=STAFF_HEADER, description="the staff id, for role trainee")] = None,
+    staff_header: Annotated[
+        str | None, Header(alias=STAFF_HEADER, description="the staff id, for role trainee")
+    ] = None,
 ) -> Caller:
     stated = (role_header or "").strip().lower()
     if not stated:

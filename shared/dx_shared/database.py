@@ -50,6 +50,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _reset_on_release(conn: asyncpg.Connection) -> None:
+    # The services keep no session state (search_path is a server setting of the pool, locks are
+    # transaction-scoped, LISTEN is held by the relay for the life of the service), so the full RESET ALL /
+    # UNLISTEN round trip on every release is wasted; a connection left inside a transaction is rolled back.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     check_schema_name(schema)
     pool: asyncpg.Pool = await asyncpg.create_pool(
@@ -58,6 +66,7 @@ async def create_pool(database_url: str, schema: str, *, min_size: int = 1, max_
         max_size=max_size,
         server_settings={"search_path": f"{schema},public", "application_name": f"dx-{schema}"},
         init=_init_connection,
+        reset=_reset_on_release,
     )
     return pool
 

@@ -24,6 +24,8 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
@@ -57,12 +59,13 @@ class ServiceSpec:
     on_shutdown: Sequence[StartupHook] = field(default=())
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+# Async, so FastAPI calls them on the event loop instead of hopping to a worker thread per request.
+async def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -198,36 +201,55 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         "topic exchange. Every message is a CloudEvents 1.0 event in structured JSON mode.",
     )
     install_problem_handlers(app)
-    _install_correlation_middleware(app, spec.name, settings.max_upload_bytes)
+    app.add_middleware(CorrelationMiddleware, service=spec.name, max_body=settings.max_upload_bytes)
     app.include_router(_operations_router(spec.name))
     for router in spec.routers:
         app.include_router(router)
     return app
 
 
-def _install_correlation_middleware(app: FastAPI, service: str, max_body: int) -> None:
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_body:
-            return problem_response(too_large(max_body), request.url.path)
-        correlation = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+class CorrelationMiddleware:
+    """Plain ASGI: binds the request's correlation id (from `X-Correlation-ID` or new) for logs and the
+    events the request causes, returns it in the response, refuses declared bodies over the limit, and
+    times the request for /metrics."""
+
+    def __init__(self, app: ASGIApp, service: str, max_body: int) -> None:
+        self._app = app
+        self._service = service
+        self._max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body:
+            response = problem_response(too_large(self._max_body), scope.get("path"))
+            await response(scope, receive, send)
+            return
+        correlation = headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request_id = str(uuid.uuid4())
-        tokens = context.bind(correlation, request_id)
-        started = time.perf_counter()
         status = 500
+        started = time.perf_counter()
+
+        async def send_with_correlation(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation
+            await send(message)
+
+        tokens = context.bind(correlation, request_id)
         try:
             with structlog.contextvars.bound_contextvars(correlation_id=correlation, request_id=request_id):
-                response = await call_next(request)
-            status = response.status_code
-            response.headers[CORRELATION_HEADER] = correlation
-            return response
+                await self._app(scope, receive, send_with_correlation)
         finally:
             context.reset(tokens)
-            route = request.scope.get("route")
-            HTTP_REQUESTS.labels(service, request.method, getattr(route, "path", "?"), str(status)).observe(
-                time.perf_counter() - started
-            )
+            route = scope.get("route")
+            HTTP_REQUESTS.labels(
+                self._service, scope.get("method", "?"), getattr(route, "path", "?"), str(status)
+            ).observe(time.perf_counter() - started)
 
 
 def _operations_router(service: str) -> APIRouter:

@@ -9,15 +9,14 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dx_shared.calendar import parse_fiscal_year
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.logging import get_logger
 from dx_shared.problems import ProblemError
-from dx_shared.service import get_app_settings, get_pool
-from dx_shared.settings import Settings
+from dx_shared.service import PoolDep, SettingsDep
 from training import handlers
 from training.backfill import BackfillUnreadable, read_backfill
 from training.domain import (
@@ -47,18 +46,6 @@ log = get_logger(__name__)
 router = APIRouter()
 
 
-# FastAPI runs a plain-function dependency in a worker thread; at a few hundred webhook deliveries per
-# second those two thread hops per request cost more than the database work. The same accessors, awaited.
-async def _pool(request: Request) -> asyncpg.Pool:
-    return get_pool(request)
-
-
-async def _settings(request: Request) -> Settings:
-    return get_app_settings(request)
-
-
-PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 ROLE_HEADER = "X-DX-Role"
 
