@@ -9,14 +9,17 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from dx_shared.access import CallerDep, require
 from dx_shared.calendar import parse_fiscal_year
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.logging import get_logger
 from dx_shared.problems import ProblemError
+from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role
 from dx_shared.service import PoolDep, SettingsDep
+from dx_shared.uploads import read_body
 from training import handlers
 from training.backfill import BackfillUnreadable, read_backfill
 from training.domain import (
@@ -37,7 +40,6 @@ from training.domain import (
     UnknownStaff,
     Waiver,
     WaiverNotPermitted,
-    role_named,
 )
 from training.statements import UnsupportedPayload, read_document
 from training.webhook import WebhookRefused, WebhookVerifier, parse_json
@@ -47,7 +49,6 @@ router = APIRouter()
 
 
 
-ROLE_HEADER = "X-DX-Role"
 
 _STATUS_OF: dict[type[TrainingRuleViolation], int] = {
     UnknownSession: 404,
@@ -254,8 +255,9 @@ def _fiscal_year(value: int | str) -> int:
 
 
 @router.post("/api/v1/sessions", status_code=201, response_model=SessionView, tags=["sessions"])
-async def schedule_session(body: SessionRequest, pool: PoolDep, response: Response) -> SessionView:
+async def schedule_session(body: SessionRequest, pool: PoolDep, response: Response, caller: CallerDep) -> SessionView:
     """Schedules a session (SessionScheduled). The same session again answers 200 and changes nothing."""
+    require(caller, OFFICES, "schedule sessions", "研修の登録")
     fiscal_year = _fiscal_year(body.fiscal_year)
     requested = Session(
         session_id=body.session_id or f"FY{fiscal_year}-{uuid.uuid4().hex[:12]}",
@@ -296,8 +298,11 @@ async def list_sessions(pool: PoolDep, fiscal_year: str | None = None) -> list[S
 
 
 @router.put("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
-async def set_curriculum(fiscal_year: str, stage: int, body: CurriculumRequest, pool: PoolDep) -> CurriculumView:
+async def set_curriculum(
+    fiscal_year: str, stage: int, body: CurriculumRequest, pool: PoolDep, caller: CallerDep
+) -> CurriculumView:
     """Sets the required sessions of a stage; a change publishes the next revision (CurriculumPublished)."""
+    require(caller, OFFICES, "set a curriculum", "カリキュラムの設定")
     try:
         state = await handlers.publish_curriculum(pool, _fiscal_year(fiscal_year), stage, body.session_ids)
     except TrainingRuleViolation as exc:
@@ -322,8 +327,11 @@ async def get_curriculum(fiscal_year: str, stage: int, pool: PoolDep) -> Curricu
 
 
 @router.post("/api/v1/sessions/{session_id}/attendance", response_model=AttendanceView, tags=["completions"])
-async def record_attendance(session_id: str, body: AttendanceRequest, pool: PoolDep) -> AttendanceView:
+async def record_attendance(
+    session_id: str, body: AttendanceRequest, pool: PoolDep, caller: CallerDep
+) -> AttendanceView:
     """Classroom / hands-on attendance: SessionCompleted (source=attendance) per person newly present."""
+    require(caller, OFFICES, "record attendance", "出席の記録")
     try:
         recorded, already = await handlers.record_attendance(pool, session_id, body.staff_ids, body.occurred_at)
     except TrainingRuleViolation as exc:
@@ -339,9 +347,10 @@ async def record_attendance(session_id: str, body: AttendanceRequest, pool: Pool
     tags=["completions"],
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
 )
-async def import_completions(request: Request, pool: PoolDep, settings: SettingsDep) -> ImportView:
+async def import_completions(request: Request, pool: PoolDep, settings: SettingsDep, caller: CallerDep) -> ImportView:
     """CSV backfill of past completions (source=import); a row already imported is reported `duplicate`."""
-    raw = await _read_limited(request, settings.max_upload_bytes)
+    require(caller, OFFICES, "import completions", "修了記録の取込み")
+    raw = await read_body(request, settings.max_upload_bytes)
     try:
         rows = read_backfill(raw)
     except BackfillUnreadable as exc:
@@ -363,13 +372,13 @@ async def waive_completion(
     body: WaiverRequest,
     pool: PoolDep,
     response: Response,
-    role: Annotated[str | None, Header(alias=ROLE_HEADER, description="dx_office or hr_office")] = None,
+    caller: CallerDep,
 ) -> WaiverView:
     """Records a waiver (CompletionWaived); the same person, session and year again answers 200."""
     try:
         waiver, created = await handlers.waive(
             pool,
-            role_named(role),
+            caller.role,
             session_id=body.session_id,
             staff_id=body.staff_id,
             actor=body.actor,
@@ -386,11 +395,17 @@ async def waive_completion(
 @router.get("/api/v1/completions", response_model=list[CompletionView], tags=["completions"])
 async def list_completions(
     pool: PoolDep,
+    caller: CallerDep,
     fiscal_year: str | None = None,
     session_id: str | None = None,
     staff_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[dict[str, Any]]:
+    # Trainees see their own completions; the offices everyone's (POLICY.md §5).
+    if caller.role is Role.TRAINEE:
+        staff_id = caller.staff_id
+    else:
+        require(caller, SEES_EVERYTHING, "list completions", "修了記録の一覧")
     return await handlers.completions(
         pool,
         fiscal_year=_fiscal_year(fiscal_year) if fiscal_year else None,
@@ -401,8 +416,11 @@ async def list_completions(
 
 
 @router.get("/api/v1/completions/unmatched", tags=["completions"])
-async def list_unmatched(pool: PoolDep, limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> list[dict[str, Any]]:
+async def list_unmatched(
+    pool: PoolDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
+) -> list[dict[str, Any]]:
     """Reported results naming an unknown session or person, newest first."""
+    require(caller, SEES_EVERYTHING, "see unmatched reports", "照合できない報告の閲覧")
     return await handlers.unmatched(pool, limit)
 
 
@@ -415,27 +433,6 @@ def _verifier(secrets: str) -> WebhookVerifier:
     if verifier.unusable_secrets:
         log.warning("webhook_secret_unusable", count=verifier.unusable_secrets)
     return verifier
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
-
-
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError(
-        status=413,
-        code="PAYLOAD_TOO_LARGE",
-        title_en=f"The body is larger than {limit} bytes",
-        title_ja=f"本文が上限（{limit}バイト）を超えています",
-    )
 
 
 def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
@@ -475,7 +472,7 @@ async def elearning_webhook(
     "completion_id"?}` or an xAPI statement. 200 = a completion was recorded (or this delivery/statement
     was already received); 202 = recorded without a completion. Any 2xx means it is durably stored.
     """
-    body = await _read_limited(request, settings.max_body_bytes)
+    body = await read_body(request, settings.max_body_bytes)
     try:
         delivery = _verifier(settings.webhook_secrets).verify(body, dict(request.headers))
         reported = read_document(parse_json(delivery), webhook_id=delivery.webhook_id, sent_at=delivery.sent_at)

@@ -31,6 +31,7 @@ from typing import ClassVar
 from dx_shared.calendar import fiscal_year_of
 from dx_shared.contracts import STAGES, Audience, CompletionSource, Method, MoveOn
 from dx_shared.envelope import deterministic_id
+from dx_shared.roles import OFFICES, Role
 
 ATTENDANCE_METHODS = frozenset({Method.CLASSROOM, Method.HANDS_ON})
 
@@ -419,25 +420,6 @@ def import_completion(
 # ---- waivers ----------------------------------------------------------------------------------
 
 
-class Role(StrEnum):
-    """Who is asking (POLICY.md §5), as stated by the caller's gateway."""
-
-    DX_OFFICE = "dx_office"  # DX推進担当部門
-    HR_OFFICE = "hr_office"  # 人財育成・人事担当部門
-    DEPARTMENT = "department"  # 所属
-    TRAINEE = "trainee"  # 研修受講者
-
-
-OFFICE_ROLES = frozenset({Role.DX_OFFICE, Role.HR_OFFICE})
-
-
-def role_named(name: str | None) -> Role | None:
-    try:
-        return Role((name or "").strip().lower())
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class Waiver:
     """A completion recorded by an office's decision (prior evidence, illness): counts as met."""
@@ -452,7 +434,7 @@ class Waiver:
 
 
 def waive_completion(
-    role: Role | None,
+    role: Role,
     session: Session | None,
     staff_id: str,
     *,
@@ -461,8 +443,8 @@ def waive_completion(
     recorded_at: datetime,
     fiscal_year: int | None = None,
 ) -> Waiver:
-    if role not in OFFICE_ROLES:
-        raise WaiverNotPermitted(f"role {role.value if role else 'none'} may not waive")
+    if role not in OFFICES:
+        raise WaiverNotPermitted(f"role {role.value} may not waive")
     if not actor.strip():
         raise ActorRequired("actor is blank")
     if not reason.strip():

@@ -19,12 +19,12 @@ from dx_shared.consumer import Subscription
 from dx_shared.envelope import CloudEvent, deterministic_id, new_event
 from dx_shared.logging import get_logger
 from dx_shared.outbox import enqueue
+from dx_shared.roles import Role
 from training.backfill import BackfillRow, BackfillRowError
 from training.domain import (
     Completion,
     CurriculumRevision,
     ReportedResult,
-    Role,
     Session,
     TrainingRuleViolation,
     UnmatchedReason,
@@ -368,7 +368,7 @@ async def import_completions(
 
 async def waive(
     pool: asyncpg.Pool,
-    role: Role | None,
+    role: Role,
     *,
     session_id: str,
     staff_id: str,
@@ -379,7 +379,7 @@ async def waive(
     """Returns the waiver and whether it is new (one waiver per person, session and fiscal year)."""
     async with pool.acquire() as conn, conn.transaction():
         repo = TrainingRepository(conn)
-        session = await repo.session(session_id) if role is not None else None
+        session = await repo.session(session_id)
         waiver = waive_completion(
             role, session, staff_id, actor=actor, reason=reason, recorded_at=_now(), fiscal_year=fiscal_year
         )

@@ -123,12 +123,36 @@ async def test_a_shift_jis_backfill_with_japanese_headers_is_read(client: httpx.
 async def test_only_the_offices_may_waive_and_a_waiver_is_kept_once(client: httpx.AsyncClient) -> None:
     await schedule(client)
     waiver = {"session_id": "S-2025-EL-001", "staff_id": "A1001", "actor": "hr-042", "reason": "病気療養のため"}
-    refused = await client.post("/api/v1/completions/waive", json=waiver, headers={"X-DX-Role": "department"})
-    anonymous = await client.post("/api/v1/completions/waive", json=waiver)
+    refused = await client.post(
+        "/api/v1/completions/waive", json=waiver, headers={"X-DX-Role": "department", "X-DX-Department": "0101"}
+    )
+    trainee = await client.post(
+        "/api/v1/completions/waive", json=waiver, headers={"X-DX-Role": "trainee", "X-DX-Staff-Id": "A1001"}
+    )
     no_reason = await client.post("/api/v1/completions/waive", json={**waiver, "reason": " "}, headers=OFFICE)
     granted = await client.post("/api/v1/completions/waive", json=waiver, headers=OFFICE)
     repeated = await client.post("/api/v1/completions/waive", json=waiver, headers={"X-DX-Role": "dx_office"})
-    assert [r.status_code for r in (refused, anonymous, no_reason, granted, repeated)] == [403, 403, 422, 201, 200]
+    assert [r.status_code for r in (refused, trainee, no_reason, granted, repeated)] == [403, 403, 422, 201, 200]
     assert no_reason.json()["code"] == "REASON_REQUIRED"
+    assert trainee.json()["code"] == "WAIVER_NOT_PERMITTED"
     assert (granted.json()["actor"], granted.json()["fiscal_year"]) == ("hr-042", 2025)
     assert await outbox_count(client, "CompletionWaived") == 1
+
+
+async def test_only_the_offices_run_sessions_and_a_trainee_sees_only_their_own_completions(
+    client: httpx.AsyncClient,
+) -> None:
+    head = {"X-DX-Role": "department", "X-DX-Department": "0101"}
+    refused = await client.post(
+        "/api/v1/sessions",
+        json={"fiscal_year": 2025, "method": "e_learning", "audience": "all_staff", "title": "DX基礎"},
+        headers=head,
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "ROLE_NOT_PERMITTED"
+    await schedule(client)
+    raw = "session_id,staff_id,occurred_at\nS-2025-EL-001,A1001,2025-05-01\nS-2025-EL-001,A1002,2025-05-02\n"
+    assert (await client.post("/api/v1/completions/import", content=raw.encode())).status_code == 200
+    mine = await client.get("/api/v1/completions", headers={"X-DX-Role": "trainee", "X-DX-Staff-Id": "A1001"})
+    assert [row["staff_id"] for row in mine.json()] == ["A1001"]
+    assert (await client.get("/api/v1/completions", headers=head)).status_code == 403
