@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from dx_shared.access import CallerDep, refused, require
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
 from dx_shared.problems import ProblemError
+from dx_shared.roles import SEES_EVERYTHING, Caller, Role
 from dx_shared.service import PoolDep, SettingsDep
 from reporting import csv_views, reports
 from reporting.dashboard import render_dashboard
@@ -64,48 +66,74 @@ async def plan_csv(pool: PoolDep, settings: SettingsDep, from_: str | None = Que
 
 
 @router.get("/api/v1/reports/departments", summary="Per department: recommended slot, volunteers, completions")
-async def departments(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
-    return await reports.department_report(ReportQueries(pool), _fiscal_year(fiscal_year))
+async def departments(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+    return _departments_seen_by(caller, await reports.department_report(ReportQueries(pool), _fiscal_year(fiscal_year)))
 
 
 @router.get("/api/v1/reports/departments.csv", summary="Department report as CSV", response_class=Response)
-async def departments_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+async def departments_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
     year = _fiscal_year(fiscal_year)
-    return _csv(csv_views.departments_csv(await reports.department_report(ReportQueries(pool), year)),
-                f"departments-FY{year}")
+    report = _departments_seen_by(caller, await reports.department_report(ReportQueries(pool), year))
+    return _csv(csv_views.departments_csv(report), f"departments-FY{year}")
+
+
+def _departments_seen_by(caller: Caller, report: dict[str, Any]) -> dict[str, Any]:
+    """Department heads see their own department's row; the totals stay (they name nobody) (§5)."""
+    if caller.sees_everything:
+        return report
+    if caller.role is not Role.DEPARTMENT:
+        raise refused(caller, "see the department report", "所属別報告の閲覧")
+    return {
+        **report,
+        "departments": [row for row in report["departments"] if caller.may_see_department(row["code"])],
+        "missing_nomination": [row for row in report["missing_nomination"] if caller.may_see_department(row["code"])],
+    }
 
 
 @router.get("/api/v1/reports/baseline", summary="Baseline completion rates by department, bureau, managers")
-async def baseline(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
-    return await reports.baseline_report(ReportQueries(pool), _fiscal_year(fiscal_year))
+async def baseline(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+    return _baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), _fiscal_year(fiscal_year)))
+
+
+def _baseline_seen_by(caller: Caller, report: dict[str, Any]) -> dict[str, Any]:
+    """Rates by bureau and overall are for everyone; the per-department rows for the offices and each
+    department's own head."""
+    if caller.sees_everything:
+        return report
+    return {**report, "departments": [row for row in report["departments"] if caller.may_see_department(row["key"])]}
 
 
 @router.get("/api/v1/reports/baseline.csv", summary="Baseline report as CSV", response_class=Response)
-async def baseline_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+async def baseline_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
     year = _fiscal_year(fiscal_year)
-    return _csv(csv_views.baseline_csv(await reports.baseline_report(ReportQueries(pool), year)),
-                f"baseline-FY{year}")
+    report = _baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), year))
+    return _csv(csv_views.baseline_csv(report), f"baseline-FY{year}")
 
 
-async def _trainee(pool: Any, staff_id: str) -> dict[str, Any]:
+async def _trainee(pool: Any, staff_id: str, caller: Caller) -> dict[str, Any]:
     report = await reports.trainee_report(ReportQueries(pool), staff_id)
     if report is None:
         raise ProblemError(
             status=404, code="UNKNOWN_TRAINEE", title_en="No DX promoter record for this staff id",
             title_ja="この職員のDX推進員記録はありません", staff_id=staff_id,
         )
+    # Department heads see the people of their department (nominated by it or on its roster); trainees
+    # themselves (POLICY.md §5).
+    departments = {year.get(key) for year in report["years"] for key in ("department_code", "roster_department_code")}
+    if not any(caller.may_see_person(staff_id, department) for department in departments | {None}):
+        raise refused(caller, "see this trainee's progress", "この研修受講者の進捗の閲覧")
     return report
 
 
 @router.get("/api/v1/reports/trainees/{staff_id}.csv", summary="One person's progress as CSV",
             response_class=Response)
-async def trainee_csv(pool: PoolDep, staff_id: str) -> Response:
-    return _csv(csv_views.trainee_csv(await _trainee(pool, staff_id)), f"trainee-{staff_id}")
+async def trainee_csv(pool: PoolDep, staff_id: str, caller: CallerDep) -> Response:
+    return _csv(csv_views.trainee_csv(await _trainee(pool, staff_id, caller)), f"trainee-{staff_id}")
 
 
 @router.get("/api/v1/reports/trainees/{staff_id}", summary="One person's years, stages, sessions and status")
-async def trainee(pool: PoolDep, staff_id: str) -> dict[str, Any]:
-    return await _trainee(pool, staff_id)
+async def trainee(pool: PoolDep, staff_id: str, caller: CallerDep) -> dict[str, Any]:
+    return await _trainee(pool, staff_id, caller)
 
 
 @router.get("/api/v1/reports/sessions", summary="Sessions of a fiscal year: enrolments and completions by method")
@@ -121,12 +149,14 @@ async def sessions_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery)
 
 
 @router.get("/api/v1/reports/pipeline", summary="Pipeline health: streams, dead-letter queues, late, unmatched")
-async def pipeline(pool: PoolDep, settings: SettingsDep) -> dict[str, Any]:
+async def pipeline(pool: PoolDep, settings: SettingsDep, caller: CallerDep) -> dict[str, Any]:
+    require(caller, SEES_EVERYTHING, "see pipeline health", "データ連携状況の閲覧")
     return await reports.pipeline_report(ReportQueries(pool), await dead_letter_depths(settings))
 
 
 @router.get("/api/v1/reports/pipeline.csv", summary="Pipeline health as CSV", response_class=Response)
-async def pipeline_csv(pool: PoolDep, settings: SettingsDep) -> Response:
+async def pipeline_csv(pool: PoolDep, settings: SettingsDep, caller: CallerDep) -> Response:
+    require(caller, SEES_EVERYTHING, "see pipeline health", "データ連携状況の閲覧")
     report = await reports.pipeline_report(ReportQueries(pool), await dead_letter_depths(settings))
     return _csv(csv_views.pipeline_csv(report), "pipeline")
 
