@@ -299,6 +299,7 @@ async def load(settings: Settings, seed: int, years: range, *, quiet: bool = Fal
                 previous = plan
             bar.set_postfix_str("反映待ち / waiting for the reports")
             await wait_until_settled(settings, http)
+            bar.update(1)
     if not quiet:
         print(f"demo data loaded in {time.monotonic() - started:.0f}s; expected refusals: {dict(loader.refusals)}")
     return dict(loader.refusals)
