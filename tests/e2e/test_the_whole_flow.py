@@ -140,3 +140,19 @@ async def walk_the_flow(system: RunningSystem, http: httpx.AsyncClient, probe: B
     assert len(probe.of_type("SessionCompleted")) == 1, "the retry produced no second completion"
     assert len(probe.of_type("StageCompleted")) == 1
     assert stage_one_fy2024(again)["completed"] == 1, "the retried delivery was not counted twice"
+    assert_logs_are_json_with_ids_and_name_nobody(system, correlation)
+
+
+def assert_logs_are_json_with_ids_and_name_nobody(system: RunningSystem, correlation: str) -> None:
+    """Every service logs structlog JSON carrying service and correlation ids, and never a person's name."""
+    lines = [
+        json.loads(line)
+        for path in system.logs.glob("*.log")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("{")
+    ]
+    assert lines, "the services wrote JSON log lines"
+    assert all("service" in line for line in lines)
+    assert {line["service"] for line in lines if line.get("correlation_id") == correlation} >= {"progression"}
+    text = "\n".join(path.read_text(encoding="utf-8") for path in system.logs.glob("*.log"))
+    assert "青森" not in text and "花子" not in text, "no personal names in logs (APPI)"
