@@ -10,7 +10,7 @@ import time
 import asyncpg
 import httpx
 
-from dx_shared.settings import Settings, get_settings
+from dx_shared.settings import DEMO_WEBHOOK_SECRET, Settings, get_settings
 
 SERVICES = ("nomination", "training", "progression", "reporting")
 
@@ -58,6 +58,9 @@ def where(settings: Settings) -> None:
     for service in SERVICES:
         print(f"  {service:<12} API docs  : {service_url(settings, service)}/docs")
     print(f"  webhook (e-learning)     : {settings.training_url}/webhooks/elearning")
+    if settings.webhook_secrets == DEMO_WEBHOOK_SECRET:
+        print(f"  webhook secret (demo)    : {DEMO_WEBHOOK_SECRET}")
+        print("    デモ用の署名鍵です。本番では DX_WEBHOOK_SECRETS を設定してください / set DX_WEBHOOK_SECRETS in production")
     print()
 
 
