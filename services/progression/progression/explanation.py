@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
+from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja, to_jst
 from progression.domain import (
     CancelledYear,
     DecisionKind,
@@ -39,10 +39,11 @@ def explain_year(year: YearStanding) -> Explanation:
     decision = _explain_decision(year)
     if year.completion is None or year.stage is None:
         return decision
-    day = year.completion.completed_at.date().isoformat()
+    day = to_jst(year.completion.completed_at).date()
     return Explanation(
-        ja=f"{decision.ja}{fiscal_year_label_ja(year.fiscal_year)}の{stage_ja(year.stage)}は{day}に修了しました。",
-        en=f"{decision.en} Completed {stage_en(year.stage)} on {day}.",
+        ja=f"{decision.ja}{fiscal_year_label_ja(year.fiscal_year)}の{stage_ja(year.stage)}は"
+        f"{day.year}年{day.month}月{day.day}日に修了しました。",
+        en=f"{decision.en} Completed {stage_en(year.stage)} on {day.isoformat()}.",
     )
 
 
