@@ -385,6 +385,19 @@ async def get_nomination(nomination_id: str, pool: PoolDep, caller: CallerDep) -
 
 
 @router.get(
+    "/departments",
+    response_model=list[DepartmentOut],
+    summary="所属一覧 — a fiscal year's departments, by bureau and code",
+)
+async def list_departments(pool: PoolDep, fiscal_year: FiscalYear | None = None) -> list[DepartmentOut]:
+    year = fiscal_year if fiscal_year is not None else fiscal_year_of(datetime.now(UTC))
+    async with pool.acquire() as conn:
+        departments = await PostgresRepository(conn).departments_of(year)
+    ordered = sorted(departments.values(), key=lambda department: (department.bureau, department.code))
+    return [DepartmentOut(**department.__dict__) for department in ordered]
+
+
+@router.get(
     "/departments/{code}/nominations",
     response_model=DepartmentNominationsOut,
     summary="所属の推薦状況 — a department's recommended slot and self-slot applicants in a fiscal year",

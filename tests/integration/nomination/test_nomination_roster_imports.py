@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from dx_shared.settings import Settings
@@ -194,3 +195,14 @@ async def test_a_file_can_be_uploaded_as_a_multipart_form_and_the_year_written_f
     assert response.status_code == 200, response.text
     assert response.json()["fiscal_year"] == 2024
     assert response.json()["summary"]["added"] == 6
+
+
+async def test_a_fiscal_years_departments_are_listed_by_bureau_and_code(client: httpx.AsyncClient) -> None:
+    await import_sample_rosters(client)
+    listed = (await client.get("/api/v1/departments", params={"fiscal_year": "R6"})).json()
+    assert [department["code"] for department in listed] == sorted(
+        (department["code"] for department in listed),
+        key=lambda code: (next(d["bureau"] for d in listed if d["code"] == code), code),
+    )
+    assert {department["code"] for department in listed} >= {"0101", "9901"}
+    assert (await client.get("/api/v1/departments", params={"fiscal_year": 2030})).json() == []
