@@ -33,6 +33,10 @@ class RunningSystem:
     urls: dict[str, str]
     env: dict[str, str]
     logs: Path
+    processes: list[subprocess.Popen[bytes]]
+
+    def all_running(self) -> bool:
+        return all(process.poll() is None for process in self.processes)
 
     def url(self, service: str, path: str = "") -> str:
         return f"{self.urls[service]}{path}"
@@ -94,7 +98,7 @@ def running_system(settings: Settings, logs: Path, replicas: dict[str, int] | No
                 )
         urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
         _wait_ready(urls, processes, logs)
-        yield RunningSystem(settings=settings, urls=urls, env=env, logs=logs)
+        yield RunningSystem(settings=settings, urls=urls, env=env, logs=logs, processes=processes)
     finally:
         for process in processes:
             if process.poll() is None:
