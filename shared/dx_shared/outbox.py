@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ from dx_shared.settings import Settings
 log = get_logger(__name__)
 
 _BATCH_WINDOW = 0.01
+_PURGE_EVERY = 3600.0
 
 
 def _routing_key_of(event: CloudEvent) -> str:
@@ -92,13 +94,27 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
+    async def purge_published(self) -> int:
+        """Deletes rows published longer ago than the retention; unpublished rows are never touched."""
+        status = await self._pool.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            self._settings.outbox_retention_days * 86400,
+        )
+        return int(status.split()[-1])
+
     async def _run(self) -> None:
         backoff = self._settings.outbox_poll_interval
+        next_purge = 0.0
         while True:
             try:
                 while await self.publish_batch() > 0:
                     pass
                 backoff = self._settings.outbox_poll_interval
+                if time.monotonic() >= next_purge:
+                    purged = await self.purge_published()
+                    if purged:
+                        log.info("outbox_purged", rows=purged)
+                    next_purge = time.monotonic() + _PURGE_EVERY
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

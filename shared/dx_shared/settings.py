@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     prefetch: int = 16
     outbox_batch_size: int = 200
     outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
+    outbox_retention_days: float = Field(7.0, description="published outbox rows are kept this long, then purged")
     pool_min_size: int = 1
     pool_max_size: int = 10
     log_level: str = "INFO"

@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from dx_shared import contracts as c
-from dx_shared.bus import DEAD_LETTER_REASON_HEADER
+from dx_shared.bus import DEAD_LETTER_REASON_HEADER, new_broker
+from dx_shared.database import create_pool, migrate
 from dx_shared.envelope import CloudEvent, new_event
-from dx_shared.outbox import enqueue
+from dx_shared.outbox import OutboxRelay, enqueue
 from dx_shared.settings import Settings
 from tests.integration.shared import toy_service
 from tests.support import BusProbe, publish_event, publish_raw, running_app
@@ -272,3 +273,27 @@ async def test_any_request_declaring_a_body_over_the_upload_limit_is_refused_wit
         response = await client.post("/anything", content=b"x" * 2048)
     assert response.status_code == 413
     assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_published_outbox_rows_are_purged_after_the_retention_and_unpublished_ones_never(
+    settings: Settings,
+) -> None:
+    pool = await create_pool(settings.database_url, "toy")
+    try:
+        await migrate(pool, "toy", toy_service.MIGRATIONS)
+        old, fresh, stuck = nominated("S-OLD"), nominated("S-FRESH"), nominated("S-STUCK")
+        async with pool.acquire() as conn, conn.transaction():
+            for event in (old, fresh, stuck):
+                await enqueue(conn, event)
+            await conn.execute("UPDATE outbox SET published_at = now() - interval '8 days' WHERE event_id = $1", old.id)
+            await conn.execute("UPDATE outbox SET published_at = now() - interval '1 day' WHERE event_id = $1", fresh.id)
+            await conn.execute("UPDATE outbox SET created_at = now() - interval '30 days' WHERE event_id = $1", stuck.id)
+        relay = OutboxRelay(pool=pool, broker=new_broker(settings, "toy"), settings=settings, service="toy")
+        purged = await relay.purge_published()
+        kept = {row["event_id"]: row["published_at"] for row in await pool.fetch("SELECT * FROM outbox")}
+    finally:
+        await pool.close()
+    assert purged == 1
+    assert old.id not in kept
+    assert fresh.id in kept
+    assert kept[stuck.id] is None, "an event never published is kept, however old"
