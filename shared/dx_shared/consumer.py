@@ -4,7 +4,8 @@ Every subscriber in every service goes through `consume`, so the rules live in o
 - an event id already in the service's inbox has no second effect (redeliveries, duplicates);
 - the inbox row, the handler's state change and any outbox rows commit together, then the message is
   acked — a consumer killed before its ack loses nothing, the redelivery is deduplicated;
-- a message that can never succeed (not a CloudEvent, data not fitting its type, `PermanentFailure`)
+- a message that can never succeed (not a CloudEvent, data not fitting its type, `PermanentFailure`,
+  a value PostgreSQL cannot store)
   goes to the dead-letter queue at once with its reason, and the queue moves on;
 - anything else is treated as transient and rejected with requeue; the quorum queue's delivery limit
   bounds the retries and then dead-letters it;
@@ -124,6 +125,9 @@ async def process(
                     await subscription.handler(conn, event, payload)
                 except PermanentFailure as exc:
                     raise _Rollback(str(exc)) from exc
+                except asyncpg.DataError as exc:
+                    # PostgreSQL class 22: the event carries a value that can never be stored (e.g. NUL).
+                    raise _Rollback(f"unstorable value: {type(exc).__name__}: {exc}") from exc
     except _Rollback as exc:
         return "dead_lettered", event, exc.reason
     finally:

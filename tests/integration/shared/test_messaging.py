@@ -297,3 +297,14 @@ async def test_published_outbox_rows_are_purged_after_the_retention_and_unpublis
     assert old.id not in kept
     assert fresh.id in kept
     assert kept[stuck.id] is None, "an event never published is kept, however old"
+
+
+async def test_an_event_carrying_a_value_postgres_cannot_store_is_dead_lettered_at_once(settings: Settings) -> None:
+    queue = f"{settings.queue_prefix}toy.events"
+    async with running_app(toy_service.create_app, settings):
+        await publish_event(settings, nominated("S-\x00-NUL"))
+        await wait_until(lambda: _dlq_has(settings, queue, 1), timeout=30)
+    letters = await dead_letters(settings, queue)
+    assert len(letters) == 1
+    assert "unstorable value" in str(letters[0].headers[DEAD_LETTER_REASON_HEADER])
+    assert "x-death" not in letters[0].headers, "dead-lettered at once, not after the delivery limit"
