@@ -44,6 +44,7 @@ from training.domain import (
     unmatched_reason,
     waive_completion,
 )
+from training.statements import BatchItem
 from training.repository import ClaimedReport, SettledStatuses, TrainingRepository
 
 log = get_logger(__name__)
@@ -220,10 +221,53 @@ async def receive_report(pool: asyncpg.Pool, webhook_id: str, reported: Reported
         return await _match_report(conn, repo, webhook_id, reported, claim, recorded_at)
 
 
+BATCH_DELIVERY_STATUS = "batch"
+
+
+async def receive_batch(pool: asyncpg.Pool, webhook_id: str, items: Sequence[BatchItem]) -> list[Receipt]:
+    """Records every statement of a verified batch in one transaction, each as if it had come alone;
+    receipts in the batch's order. A retried delivery changes nothing and is answered `duplicate`."""
+    recorded_at = _now()
+    receipts: dict[int, Receipt] = {}
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        if not await repo.claim_delivery(webhook_id, recorded_at, BATCH_DELIVERY_STATUS):
+            return [Receipt(ReceiptStatus.DUPLICATE) for _ in items]
+        for position in _lock_order(items):
+            reported = items[position].reported
+            if reported is None:
+                receipts[position] = Receipt(ReceiptStatus.IGNORED)
+                continue
+            claim = await repo.claim_report(
+                webhook_id,
+                reported,
+                session_refs(reported.session_ref),
+                recorded_at,
+                items[position].text,
+                delivery_claimed=True,
+            )
+            if not claim.report_claimed:
+                receipts[position] = Receipt(ReceiptStatus.DUPLICATE)
+                continue
+            receipts[position] = await _match_report(conn, repo, None, reported, claim, recorded_at)
+    return [receipts[position] for position in range(len(items))]
+
+
+def _lock_order(items: Sequence[BatchItem]) -> list[int]:
+    """Statements are stored in one order (person, activity, statement) whatever the batch's order, so
+    that two batches sharing statements or people lock their rows in the same order and never deadlock."""
+
+    def key(position: int) -> tuple[str, str, str]:
+        reported = items[position].reported
+        return ("", "", "") if reported is None else (reported.staff_id, reported.session_ref, reported.source_key)
+
+    return sorted(range(len(items)), key=key)
+
+
 async def _match_report(
     conn: asyncpg.Connection,
     repo: TrainingRepository,
-    webhook_id: str,
+    webhook_id: str | None,
     reported: ReportedResult,
     claim: ClaimedReport,
     recorded_at: datetime,

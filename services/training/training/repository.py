@@ -181,14 +181,26 @@ class TrainingRepository:
         return bool(claimed)
 
     async def claim_report(
-        self, webhook_id: str, reported: ReportedResult, refs: Sequence[str], received_at: datetime, body: str
+        self,
+        webhook_id: str,
+        reported: ReportedResult,
+        refs: Sequence[str],
+        received_at: datetime,
+        body: str,
+        *,
+        delivery_claimed: bool = False,
     ) -> ClaimedReport:
-        """Claims the delivery, then its reported result, and reads the session it names and whether the
-        person is on the year's roster — all in one statement; nothing is read unless both are new."""
-        row = await self._conn.fetchrow(
-            "WITH delivery AS ("
-            " INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, 'received')"
+        """Claims the delivery (unless `delivery_claimed`: one statement of a batch whose delivery was
+        claimed), then its reported result, and reads the session it names and whether the person is on
+        the year's roster — all in one statement; nothing is read unless both are new."""
+        delivery = (
+            "SELECT $1::text AS webhook_id, $2::timestamptz AS received_at"
+            if delivery_claimed
+            else "INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, 'received')"
             " ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id"
+        )
+        row = await self._conn.fetchrow(
+            f"WITH delivery AS ({delivery}"
             "), report AS ("
             " INSERT INTO reported_results (source_key, webhook_id, source, session_ref, staff_id, occurred_at,"
             " recorded_at, completed, passed, success, score, status, body)"
@@ -236,7 +248,7 @@ class TrainingRepository:
         )
 
     async def add_progress_and_completion(
-        self, webhook_id: str, reported: ReportedResult, candidate: Completion, statuses: SettledStatuses
+        self, webhook_id: str | None, reported: ReportedResult, candidate: Completion, statuses: SettledStatuses
     ) -> ProgressAdded:
         """Adds what the report shows to what the person had shown (row-locked), records the candidate
         completion when the sum is one of `statuses.meeting`, and settles the delivery and the report."""
@@ -290,7 +302,7 @@ class TrainingRepository:
 
     async def add_unmatched(
         self,
-        webhook_id: str,
+        webhook_id: str | None,
         unmatched_id: str,
         reported: ReportedResult,
         reason: UnmatchedReason,

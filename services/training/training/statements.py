@@ -12,13 +12,17 @@ Two shapes are accepted:
   `webhook-id` identifies it);
 - an xAPI statement: `actor.account.name` is the staff id, `verb.id` the ADL verb IRI (or its display
   word), `object.id` the session's xAPI activity id or an IRI ending in the session id, `result.completion`,
-  `result.success`, `result.score.scaled`, `timestamp` when it happened and `id` the statement id.
+  `result.success`, `result.score.scaled`, `timestamp` when it happened and `id` the statement id;
+- a batch: a JSON array of 1 to `MAX_BATCH` xAPI statements, as a learning record store forwards them.
+  Each is read exactly as if it had come alone; one unreadable statement refuses the whole batch.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -27,6 +31,7 @@ from training.domain import ReportedResult, Verb, outcome_of
 
 ADL_VERBS = "http://adlnet.gov/expapi/verbs/"
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2200
+MAX_BATCH = 100
 VERB_IRIS = {f"{ADL_VERBS}{verb.value}": verb for verb in Verb}
 
 # Text that PostgreSQL can store (no NUL) and that is short enough to be an identifier.
@@ -36,14 +41,29 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=512, patt
 class UnsupportedPayload(ValueError):
     """Valid JSON that is neither a completion document nor an xAPI statement we can read."""
 
+    status: ClassVar[int] = 422
     code = "UNSUPPORTED_PAYLOAD"
     title_en = "The body is neither a completion nor an xAPI statement"
     title_ja = "本文が修了データ・xAPIステートメントのいずれの形式でもありません"
 
-    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None, **facts: int) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.facts = facts
+
+
+class EmptyBatch(UnsupportedPayload):
+    code = "EMPTY_BATCH"
+    title_en = "A batch must hold at least one xAPI statement"
+    title_ja = "一括送信には1件以上のxAPIステートメントが必要です"
+
+
+class BatchTooLarge(UnsupportedPayload):
+    status = 413
+    code = "BATCH_TOO_LARGE"
+    title_en = f"A batch may hold at most {MAX_BATCH} xAPI statements"
+    title_ja = f"一括送信できるxAPIステートメントは{MAX_BATCH}件までです"
 
 
 class _Lenient(BaseModel):
@@ -130,6 +150,34 @@ def read_document(document: object, *, webhook_id: str, sent_at: datetime) -> Re
     if reported is not None and not _plausible(reported.occurred_at):
         raise UnsupportedPayload(f"occurred_at {reported.occurred_at.isoformat()} is out of range")
     return reported
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One statement of a batch: what it reports (None: a verb that completes nothing) and its own text."""
+
+    reported: ReportedResult | None
+    text: str
+
+
+def read_batch(documents: list[object], *, webhook_id: str, sent_at: datetime) -> list[BatchItem]:
+    """The statements of a batch, in order. A statement without an id is keyed by the delivery and its
+    position, so that two of them in one delivery stay two."""
+    if not documents:
+        raise EmptyBatch("the array is empty")
+    if len(documents) > MAX_BATCH:
+        raise BatchTooLarge(f"{len(documents)} statements; split the batch", limit=MAX_BATCH)
+    items = []
+    for position, document in enumerate(documents):
+        try:
+            if not isinstance(document, dict) or not {"actor", "verb", "object"} <= document.keys():
+                raise UnsupportedPayload("each element of a batch must be an xAPI statement (actor, verb, object)")
+            reported = read_document(document, webhook_id=f"{webhook_id}#{position}", sent_at=sent_at)
+        except UnsupportedPayload as exc:
+            errors = [{**error, "loc": [position, *error["loc"]]} for error in exc.errors]
+            raise UnsupportedPayload(f"statement {position}: {exc.detail}", errors, position=position) from exc
+        items.append(BatchItem(reported, json.dumps(document)))
+    return items
 
 
 def _plausible(moment: datetime) -> bool:
