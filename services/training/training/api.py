@@ -41,13 +41,11 @@ from training.domain import (
     Waiver,
     WaiverNotPermitted,
 )
-from training.statements import UnsupportedPayload, read_document
+from training.statements import MAX_BATCH, UnsupportedPayload, read_batch, read_document
 from training.webhook import WebhookRefused, WebhookVerifier, parse_json
 
 log = get_logger(__name__)
 router = APIRouter()
-
-
 
 
 _STATUS_OF: dict[type[TrainingRuleViolation], int] = {
@@ -87,7 +85,14 @@ def _unavailable(exc: Exception) -> ProblemError:
     )
 
 
-_INFRASTRUCTURE_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+# A deadlock or serialization failure is transient too: the sender retries and nothing was recorded.
+_INFRASTRUCTURE_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.TransactionRollbackError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 # ---- wire shapes ------------------------------------------------------------------------------
 
@@ -236,6 +241,21 @@ class WebhookReceipt(BaseModel):
     unmatched_id: str | None = None
     reason: str | None = None
     move_on: str | None = None
+
+    @classmethod
+    def of(cls, receipt: handlers.Receipt) -> WebhookReceipt:
+        return cls(
+            status=receipt.status,
+            completion=CompletionView.of(receipt.completion) if receipt.completion else None,
+            unmatched_id=receipt.unmatched_id,
+            reason=receipt.reason,
+            move_on=receipt.extra.get("move_on"),
+        )
+
+
+class WebhookBatchReceipt(BaseModel):
+    webhook_id: str
+    receipts: list[WebhookReceipt] = Field(description="one per statement, in the batch's order")
 
 
 def _fiscal_year(value: int | str) -> int:
@@ -438,12 +458,13 @@ def _verifier(secrets: str) -> WebhookVerifier:
 def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
     if isinstance(error, UnsupportedPayload):
         return ProblemError(
-            status=422,
+            status=error.status,
             code=error.code,
             title_en=error.title_en,
             title_ja=error.title_ja,
             detail=error.detail,
             errors=error.errors,
+            **error.facts,  # type: ignore[arg-type]
         )
     return ProblemError(
         status=error.status, code=error.code, title_en=error.title_en, title_ja=error.title_ja, detail=error.detail
@@ -452,37 +473,60 @@ def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
 
 @router.post(
     "/webhooks/elearning",
-    response_model=WebhookReceipt,
+    response_model=WebhookReceipt | WebhookBatchReceipt,
     tags=["webhooks"],
     responses={
         202: {"model": WebhookReceipt, "description": "recorded without a completion (not met / unmatched)"},
         400: {"description": "missing or garbled webhook headers, malformed or non-UTF-8 JSON"},
         401: {"description": "signature matches no configured secret, or timestamp beyond ±5 minutes"},
-        413: {"description": "body over the limit (256 KiB)"},
-        422: {"description": "JSON that is neither a completion document nor an xAPI statement"},
+        413: {"description": f"body over the limit (256 KiB), or a batch of more than {MAX_BATCH} statements"},
+        422: {"description": "JSON that is neither a completion document, an xAPI statement nor a batch of them"},
     },
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
+                }
+            }
+        }
+    },
 )
 async def elearning_webhook(
     request: Request, pool: PoolDep, settings: SettingsDep, response: Response
-) -> WebhookReceipt:
+) -> WebhookReceipt | WebhookBatchReceipt:
     """A completion from the e-learning platform, signed per Standard Webhooks.
 
     Body: `{"type": "completion", "session_id", "staff_id", "occurred_at", "success"?, "score"?,
-    "completion_id"?}` or an xAPI statement. 200 = a completion was recorded (or this delivery/statement
-    was already received); 202 = recorded without a completion. Any 2xx means it is durably stored.
+    "completion_id"?}`, an xAPI statement, or an array of 1-100 xAPI statements (a batch).
+    One document: 200 = a completion was recorded (or this delivery/statement was already received);
+    202 = recorded without a completion. A batch: 200 with one receipt per statement, in order, once all
+    of them are committed together (one unreadable statement refuses the whole batch with 422).
+    Any 2xx means it is durably stored.
     """
     body = await read_body(request, settings.max_body_bytes)
     try:
         delivery = _verifier(settings.webhook_secrets).verify(body, dict(request.headers))
-        reported = read_document(parse_json(delivery), webhook_id=delivery.webhook_id, sent_at=delivery.sent_at)
+        document = parse_json(delivery)
+        if isinstance(document, list):
+            batch = read_batch(document, webhook_id=delivery.webhook_id, sent_at=delivery.sent_at)
+        else:
+            reported = read_document(document, webhook_id=delivery.webhook_id, sent_at=delivery.sent_at)
     except (WebhookRefused, UnsupportedPayload) as exc:
         log.info("webhook_refused", code=exc.code)
         raise _refused(exc) from exc
     try:
-        receipt = await handlers.receive_report(pool, delivery.webhook_id, reported, delivery.text)
+        if isinstance(document, list):
+            receipts = await handlers.receive_batch(pool, delivery.webhook_id, batch)
+        else:
+            receipt = await handlers.receive_report(pool, delivery.webhook_id, reported, delivery.text)
     except _INFRASTRUCTURE_ERRORS as exc:
         raise _unavailable(exc) from exc
+    if isinstance(document, list):
+        log.info("webhook_batch_received", webhook_id=delivery.webhook_id, statements=len(receipts))
+        return WebhookBatchReceipt(
+            webhook_id=delivery.webhook_id, receipts=[WebhookReceipt.of(receipt) for receipt in receipts]
+        )
     log.info("webhook_received", webhook_id=delivery.webhook_id, status=receipt.status.value)
     if receipt.status in {
         handlers.ReceiptStatus.NOT_MET,
@@ -490,10 +534,4 @@ async def elearning_webhook(
         handlers.ReceiptStatus.IGNORED,
     }:
         response.status_code = 202
-    return WebhookReceipt(
-        status=receipt.status,
-        completion=CompletionView.of(receipt.completion) if receipt.completion else None,
-        unmatched_id=receipt.unmatched_id,
-        reason=receipt.reason,
-        move_on=receipt.extra.get("move_on"),
-    )
+    return WebhookReceipt.of(receipt)

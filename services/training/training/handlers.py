@@ -44,8 +44,8 @@ from training.domain import (
     unmatched_reason,
     waive_completion,
 )
-from training.statements import BatchItem
 from training.repository import ClaimedReport, SettledStatuses, TrainingRepository
+from training.statements import BatchItem
 
 log = get_logger(__name__)
 

@@ -18,7 +18,9 @@ log = get_logger(__name__)
 
 async def warn_about_the_demo_secret(app: FastAPI) -> None:
     if app.state.settings.webhook_secrets == DEMO_WEBHOOK_SECRET:
-        log.warning("webhook_demo_secret_in_use", secret=DEMO_WEBHOOK_SECRET, hint="set DX_WEBHOOK_SECRETS in production")
+        log.warning(
+            "webhook_demo_secret_in_use", secret=DEMO_WEBHOOK_SECRET, hint="set DX_WEBHOOK_SECRETS in production"
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

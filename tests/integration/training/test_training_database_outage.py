@@ -47,7 +47,9 @@ async def test_a_delivery_during_a_database_outage_is_refused_for_retry_and_coun
     try:
         assert await conn.fetchval("SELECT count(*) FROM training.completions") == 1
         assert (
-            await conn.fetchval("SELECT count(*) FROM training.outbox WHERE routing_key = 'training.SessionCompleted.v1'")
+            await conn.fetchval(
+                "SELECT count(*) FROM training.outbox WHERE routing_key = 'training.SessionCompleted.v1'"
+            )
             == 1
         )
     finally:

@@ -91,3 +91,21 @@ async def test_validly_signed_arbitrary_bodies_never_get_a_500(
     assert response.status_code in {200, 202, 400, 422}, response.text
     if response.status_code >= 400:
         assert await recorded(client) == before
+
+
+@FUZZ
+@given(batch=st.lists(st.one_of(plausible_documents, json_values), max_size=6))
+async def test_validly_signed_arbitrary_batches_never_get_a_500_and_a_refused_one_records_nothing(
+    client: httpx.AsyncClient, batch: list[object]
+) -> None:
+    if await count(client, "sessions") == 0:
+        await schedule(client)
+    body = json.dumps(batch).encode()
+    headers = sign(TEST_WEBHOOK_SECRET, body, f"msg_{time.perf_counter_ns()}")
+    before = await recorded(client)
+    response = await client.post("/webhooks/elearning", content=body, headers=headers)
+    assert response.status_code in {200, 422}, response.text
+    if response.status_code == 422:
+        assert await recorded(client) == before
+    else:
+        assert len(response.json()["receipts"]) == len(batch)

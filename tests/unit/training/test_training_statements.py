@@ -17,7 +17,7 @@ from training.domain import (
     person_is_known,
     unmatched_reason,
 )
-from training.statements import UnsupportedPayload, read_document
+from training.statements import MAX_BATCH, BatchTooLarge, EmptyBatch, UnsupportedPayload, read_batch, read_document
 
 SENT_AT = datetime(2025, 6, 1, 1, 0, tzinfo=UTC)
 
@@ -171,3 +171,43 @@ def test_an_unknown_session_or_person_leaves_a_report_unmatched() -> None:
 
 def test_before_any_roster_of_the_year_arrives_everyone_is_known() -> None:
     assert person_is_known(None) is True
+
+
+def test_a_batch_is_read_statement_by_statement_in_order() -> None:
+    second = statement("http://adlnet.gov/expapi/verbs/passed", id="6E4B0C57-0000-4000-8000-000000000002")
+    items = read_batch([statement("http://adlnet.gov/expapi/verbs/completed"), second], webhook_id="m", sent_at=SENT_AT)
+    assert [item.reported.outcome if item.reported else None for item in items] == [
+        Outcome(completed=True),
+        Outcome(passed=True),
+    ]
+    assert [item.reported.source_key if item.reported else None for item in items] == [
+        read(statement("http://adlnet.gov/expapi/verbs/completed")).source_key,  # type: ignore[union-attr]
+        read(second).source_key,  # type: ignore[union-attr]
+    ]
+
+
+def test_statements_of_a_batch_without_ids_are_keyed_by_the_delivery_and_their_position() -> None:
+    first, second = statement("completed"), statement("completed")
+    del first["id"], second["id"]
+    keys = [
+        item.reported.source_key
+        for item in read_batch([first, second], webhook_id="m", sent_at=SENT_AT)
+        if item.reported
+    ]
+    assert keys == ["delivery:m#0", "delivery:m#1"]
+
+
+def test_a_batch_with_one_unreadable_statement_is_refused_naming_its_position() -> None:
+    with pytest.raises(UnsupportedPayload) as refused:
+        read_batch([statement("completed"), {"actor": {}, "verb": {}, "object": {}}], webhook_id="m", sent_at=SENT_AT)
+    assert refused.value.facts == {"position": 1}
+    assert all(error["loc"][0] == 1 for error in refused.value.errors)
+
+
+def test_a_batch_is_one_to_max_batch_statements() -> None:
+    with pytest.raises(EmptyBatch):
+        read_batch([], webhook_id="m", sent_at=SENT_AT)
+    with pytest.raises(BatchTooLarge) as refused:
+        read_batch([statement("completed")] * (MAX_BATCH + 1), webhook_id="m", sent_at=SENT_AT)
+    assert refused.value.status == 413
+    assert len(read_batch([statement("completed")] * MAX_BATCH, webhook_id="m", sent_at=SENT_AT)) == MAX_BATCH
