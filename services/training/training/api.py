@@ -437,11 +437,18 @@ async def list_completions(
 
 @router.get("/api/v1/completions/unmatched", tags=["completions"])
 async def list_unmatched(
-    pool: PoolDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
+    pool: PoolDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    include_resolved: Annotated[
+        bool, Query(description="also list those matched later (resolved: true, with resolved_at and resolution)")
+    ] = False,
 ) -> list[dict[str, Any]]:
-    """Reported results naming an unknown session or person, newest first."""
+    """Reported results naming an unknown session or person, newest first: by default only those still
+    unresolved. One is resolved when the session it names is scheduled or a roster lists the person, and
+    is then matched as on arrival (resolution completed / already_completed / not_met)."""
     require(caller, SEES_EVERYTHING, "see unmatched reports", "照合できない報告の閲覧")
-    return await handlers.unmatched(pool, limit)
+    return await handlers.unmatched(pool, limit, include_resolved=include_resolved)
 
 
 # ---- the e-learning webhook -------------------------------------------------------------------

@@ -286,6 +286,29 @@ def unmatched_id_for(source_key: str) -> str:
     return deterministic_id("training.unmatched", source_key)
 
 
+@dataclass(frozen=True)
+class UnmatchedResult:
+    """A reported result kept as unmatched, waiting for the session or roster it names (P6: facts arrive
+    late); matched later exactly as on arrival, with `received_at` as when it was recorded."""
+
+    unmatched_id: str
+    reason: UnmatchedReason
+    reported: ReportedResult
+    received_at: datetime
+
+
+def names_session(unmatched: UnmatchedResult, session: Session) -> bool:
+    """Whether a newly scheduled session is one the unmatched result may name."""
+    refs = session_refs(unmatched.reported.session_ref)
+    return session.session_id in refs or (session.xapi_activity_id is not None and session.xapi_activity_id in refs)
+
+
+def listed_on_roster(unmatched: UnmatchedResult, fiscal_year: int, staff_ids: frozenset[str]) -> bool:
+    """Whether a roster import of `fiscal_year` lists the person an unmatched result names, in the fiscal
+    year the result happened in."""
+    return unmatched.reported.fiscal_year == fiscal_year and unmatched.reported.staff_id in staff_ids
+
+
 # ---- completions ------------------------------------------------------------------------------
 
 

@@ -28,12 +28,15 @@ from training.domain import (
     Session,
     TrainingRuleViolation,
     UnmatchedReason,
+    UnmatchedResult,
     Waiver,
     attendance_time,
     complete_from_report,
     completion_if_met,
     curriculum_event_id,
     import_completion,
+    listed_on_roster,
+    names_session,
     outcomes_meeting,
     reschedule_is_repeat,
     revise_curriculum,
@@ -135,6 +138,10 @@ async def schedule(pool: asyncpg.Pool, requested: Session) -> tuple[Session, boo
         repo = TrainingRepository(conn)
         if await repo.add_session(session):
             await enqueue(conn, session_scheduled_event(session))
+            waiting = await repo.lock_unresolved_naming(
+                [session.session_id, session.xapi_activity_id or session.session_id]
+            )
+            await _rematch(conn, repo, [unmatched for unmatched in waiting if names_session(unmatched, session)])
             return session, True
         existing = await repo.session(session.session_id)
         assert existing is not None
@@ -322,6 +329,30 @@ def _unmatched_event(
     )
 
 
+async def _rematch(conn: asyncpg.Connection, repo: TrainingRepository, waiting: Sequence[UnmatchedResult]) -> None:
+    """Matches stored unmatched results again, as on arrival (same completion id; recorded_at = when
+    first received), now that the session or roster they were missing may be there."""
+    resolved_at = _now()
+    for unmatched in waiting:
+        claim = ClaimedReport(
+            delivery_claimed=True,
+            report_claimed=True,
+            session=await repo.session_named_by(session_refs(unmatched.reported.session_ref)),
+            on_roster=await repo.on_roster(unmatched.reported.fiscal_year, unmatched.reported.staff_id),
+        )
+        receipt = await _match_report(conn, repo, None, unmatched.reported, claim, unmatched.received_at)
+        if receipt.status is ReceiptStatus.UNMATCHED:
+            await repo.still_unmatched(unmatched.unmatched_id, receipt.reason or unmatched.reason.value)
+            continue
+        completion_id = (
+            receipt.completion.completion_id
+            if receipt.completion and receipt.status is ReceiptStatus.COMPLETED
+            else None
+        )
+        await repo.resolve_unmatched(unmatched.unmatched_id, resolved_at, receipt.status.value, completion_id)
+        log.info("unmatched_resolved", unmatched_id=unmatched.unmatched_id, status=receipt.status.value)
+
+
 async def completions(
     pool: asyncpg.Pool, *, fiscal_year: int | None, session_id: str | None, staff_id: str | None, limit: int
 ) -> list[dict[str, Any]]:
@@ -331,9 +362,9 @@ async def completions(
         )
 
 
-async def unmatched(pool: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
+async def unmatched(pool: asyncpg.Pool, limit: int, *, include_resolved: bool = False) -> list[dict[str, Any]]:
     async with pool.acquire() as conn:
-        return await TrainingRepository(conn).unmatched(limit)
+        return await TrainingRepository(conn).unmatched(limit, include_resolved=include_resolved)
 
 
 # ---- attendance, backfill, waivers ------------------------------------------------------------
@@ -439,9 +470,11 @@ async def waive(
 
 
 async def on_staff_imported(conn: asyncpg.Connection, event: CloudEvent, payload: c.StaffImported) -> None:
-    await TrainingRepository(conn).apply_roster(
-        payload.fiscal_year, [entry.staff_id for entry in payload.staff], payload.removed_staff_ids
-    )
+    repo = TrainingRepository(conn)
+    listed = [entry.staff_id for entry in payload.staff]
+    await repo.apply_roster(payload.fiscal_year, listed, payload.removed_staff_ids)
+    waiting = await repo.lock_unresolved_of_staff(listed)
+    await _rematch(conn, repo, [u for u in waiting if listed_on_roster(u, payload.fiscal_year, frozenset(listed))])
     log.info(
         "roster_applied",
         fiscal_year=payload.fiscal_year,

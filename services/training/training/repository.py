@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from dx_shared.contracts import Audience, Method, MoveOn
+from dx_shared.contracts import Audience, CompletionSource, Method, MoveOn
 from training.domain import (
     Completion,
     CurriculumRevision,
@@ -22,6 +22,7 @@ from training.domain import (
     ReportedResult,
     Session,
     UnmatchedReason,
+    UnmatchedResult,
     Waiver,
 )
 
@@ -335,13 +336,73 @@ class TrainingRepository:
         )
         return bool(inserted)
 
-    async def unmatched(self, limit: int) -> list[dict[str, Any]]:
+    async def unmatched(self, limit: int, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         rows = await self._conn.fetch(
-            "SELECT unmatched_id, reason, source, session_ref, staff_id, occurred_at, received_at"
-            " FROM unmatched_results ORDER BY received_at DESC, unmatched_id LIMIT $1",
+            "SELECT unmatched_id, reason, source, session_ref, staff_id, occurred_at, received_at,"
+            " resolved_at IS NOT NULL AS resolved, resolved_at, resolution, completion_id"
+            " FROM unmatched_results WHERE $2 OR resolved_at IS NULL"
+            " ORDER BY received_at DESC, unmatched_id LIMIT $1",
             limit,
+            include_resolved,
         )
         return [dict(row) for row in rows]
+
+    async def lock_unresolved_naming(self, names: Sequence[str]) -> list[UnmatchedResult]:
+        """Unresolved results whose activity reference contains one of `names`, row-locked, oldest first;
+        the caller decides which of them really name the session."""
+        return await self._lock_unresolved(
+            "EXISTS (SELECT FROM unnest($1::text[]) AS name WHERE strpos(u.session_ref, name) > 0)", list(names)
+        )
+
+    async def lock_unresolved_of_staff(self, staff_ids: Sequence[str]) -> list[UnmatchedResult]:
+        return await self._lock_unresolved("u.staff_id = ANY($1::text[])", list(staff_ids))
+
+    async def _lock_unresolved(self, condition: str, argument: object) -> list[UnmatchedResult]:
+        # Locked before the session and roster are read again (in later statements, which see what
+        # committed meanwhile): a session and a roster arriving together cannot both miss the other.
+        rows = await self._conn.fetch(
+            "SELECT u.unmatched_id, u.reason, u.received_at, r.source_key, r.source, r.session_ref, r.staff_id,"
+            " r.occurred_at, r.completed, r.passed, r.success, r.score"
+            " FROM unmatched_results u JOIN reported_results r USING (source_key)"
+            f" WHERE u.resolved_at IS NULL AND {condition}"
+            " ORDER BY u.received_at, u.unmatched_id FOR UPDATE OF u",
+            argument,
+        )
+        return [
+            UnmatchedResult(
+                unmatched_id=row["unmatched_id"],
+                reason=UnmatchedReason(row["reason"]),
+                reported=ReportedResult(
+                    source=CompletionSource(row["source"]),
+                    source_key=row["source_key"],
+                    session_ref=row["session_ref"],
+                    staff_id=row["staff_id"],
+                    occurred_at=row["occurred_at"],
+                    outcome=Outcome(completed=row["completed"], passed=row["passed"]),
+                    success=row["success"],
+                    score=row["score"],
+                ),
+                received_at=row["received_at"],
+            )
+            for row in rows
+        ]
+
+    async def resolve_unmatched(
+        self, unmatched_id: str, resolved_at: datetime, resolution: str, completion_id: str | None
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE unmatched_results SET resolved_at = $2, resolution = $3, completion_id = $4"
+            " WHERE unmatched_id = $1",
+            unmatched_id,
+            resolved_at,
+            resolution,
+            completion_id,
+        )
+
+    async def still_unmatched(self, unmatched_id: str, reason: str) -> None:
+        await self._conn.execute(
+            "UPDATE unmatched_results SET reason = $2 WHERE unmatched_id = $1", unmatched_id, reason
+        )
 
     # ---- completions --------------------------------------------------------------------------
 

@@ -13,7 +13,10 @@ from training.domain import (
     ReportedResult,
     Session,
     UnmatchedReason,
+    UnmatchedResult,
     complete_from_report,
+    listed_on_roster,
+    names_session,
     person_is_known,
     unmatched_reason,
 )
@@ -211,3 +214,32 @@ def test_a_batch_is_one_to_max_batch_statements() -> None:
         read_batch([statement("completed")] * (MAX_BATCH + 1), webhook_id="m", sent_at=SENT_AT)
     assert refused.value.status == 413
     assert len(read_batch([statement("completed")] * MAX_BATCH, webhook_id="m", sent_at=SENT_AT)) == MAX_BATCH
+
+
+def unmatched(
+    session_ref: str, staff_id: str = "A1001", occurred_at: str = "2025-06-01T10:00:00+09:00"
+) -> UnmatchedResult:
+    reported = read(
+        statement(
+            "http://adlnet.gov/expapi/verbs/completed",
+            object={"id": session_ref},
+            actor={"account": {"name": staff_id}},
+            timestamp=occurred_at,
+        )
+    )
+    assert reported is not None
+    return UnmatchedResult("u1", UnmatchedReason.UNKNOWN_SESSION, reported, SENT_AT)
+
+
+def test_a_new_session_resolves_the_unmatched_results_that_name_it_by_id_or_activity() -> None:
+    session = Session("S-2025-001", 2025, Method.E_LEARNING, Audience.ALL_STAFF, "基礎", xapi_activity_id="urn:lms:42")
+    assert names_session(unmatched("https://lms.example/activities/S-2025-001"), session)
+    assert names_session(unmatched("urn:lms:42"), session)
+    assert not names_session(unmatched("https://lms.example/activities/S-2025-0011"), session)
+
+
+def test_a_roster_resolves_only_results_of_its_own_fiscal_year_in_japan_time() -> None:
+    late_march = unmatched("S", staff_id="Z9", occurred_at="2025-03-31T15:30:00Z")
+    assert listed_on_roster(late_march, 2025, frozenset({"Z9"}))
+    assert not listed_on_roster(late_march, 2024, frozenset({"Z9"}))
+    assert not listed_on_roster(late_march, 2025, frozenset({"A1"}))
