@@ -213,6 +213,20 @@ class CompletionUnmatched(EventPayload):
     received_at: datetime | None = None
 
 
+class CompletionRematched(EventPayload):
+    """An unmatched completion was matched later, once its session or person became known."""
+
+    PRODUCER: ClassVar[str] = "training"
+    EVENT_NAME: ClassVar[str] = "CompletionRematched"
+
+    unmatched_id: str
+    resolution: str = Field(description="completed, already_completed or not_met")
+    completion_id: str | None = Field(None, description="the SessionCompleted it produced, if any")
+    session_id: str | None = None
+    staff_id: str | None = None
+    resolved_at: datetime | None = None
+
+
 # ---- progression ------------------------------------------------------------------------------
 
 
@@ -288,6 +302,7 @@ ALL_EVENTS: tuple[type[EventPayload], ...] = (
     SessionCompleted,
     CompletionWaived,
     CompletionUnmatched,
+    CompletionRematched,
     StageAdvanced,
     StageRepeated,
     StageCompleted,

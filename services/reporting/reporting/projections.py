@@ -281,6 +281,15 @@ async def _completion_unmatched(
     })
 
 
+async def _completion_rematched(
+    store: ProjectionStore, event: CloudEvent, payload: c.CompletionRematched
+) -> None:
+    await store.resolve_unmatched({
+        "unmatched_id": payload.unmatched_id, "resolution": payload.resolution,
+        "completion_id": payload.completion_id, "resolved_at": payload.resolved_at or event.time,
+    })
+
+
 _APPLY: dict[type[c.EventPayload], Apply] = {
     c.DepartmentsImported: _departments_imported,
     c.StaffImported: _staff_imported,
@@ -291,6 +300,7 @@ _APPLY: dict[type[c.EventPayload], Apply] = {
     c.SessionCompleted: _session_completed,
     c.CompletionWaived: _completion_waived,
     c.CompletionUnmatched: _completion_unmatched,
+    c.CompletionRematched: _completion_rematched,
     c.StageAdvanced: _stage_advanced,
     c.StageRepeated: _stage_repeated,
     c.StageCompleted: _stage_completed,

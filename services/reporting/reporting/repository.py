@@ -418,6 +418,13 @@ class ProjectionStore:
             values["recorded_at"], closed_at,
         )
 
+    async def resolve_unmatched(self, values: Mapping[str, Any]) -> None:
+        await self.conn.execute(
+            """INSERT INTO unmatched_resolution (unmatched_id, resolution, completion_id, resolved_at)
+               VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
+            values["unmatched_id"], values["resolution"], values["completion_id"], values["resolved_at"],
+        )
+
     async def add_unmatched(self, values: Mapping[str, Any]) -> None:
         await self.conn.execute(
             """INSERT INTO unmatched_statement (unmatched_id, reason, session_ref, staff_id, received_at)
@@ -530,9 +537,12 @@ class ReportQueries:
         return total, list(rows)
 
     async def unmatched_statements(self, limit: int = 10) -> tuple[int, list[Record]]:
-        total = await self.conn.fetchval("SELECT count(*) FROM unmatched_statement")
+        unresolved = "NOT EXISTS (SELECT 1 FROM unmatched_resolution r WHERE r.unmatched_id = u.unmatched_id)"
+        total = await self.conn.fetchval(f"SELECT count(*) FROM unmatched_statement u WHERE {unresolved}")
         rows = await self.conn.fetch(
-            "SELECT * FROM unmatched_statement ORDER BY received_at DESC, unmatched_id LIMIT $1", limit
+            f"SELECT u.* FROM unmatched_statement u WHERE {unresolved}"
+            " ORDER BY received_at DESC, unmatched_id LIMIT $1",
+            limit,
         )
         return total, list(rows)
 

@@ -350,6 +350,22 @@ async def _rematch(conn: asyncpg.Connection, repo: TrainingRepository, waiting: 
             else None
         )
         await repo.resolve_unmatched(unmatched.unmatched_id, resolved_at, receipt.status.value, completion_id)
+        await enqueue(
+            conn,
+            new_event(
+                c.CompletionRematched(
+                    unmatched_id=unmatched.unmatched_id,
+                    resolution=receipt.status.value,
+                    completion_id=completion_id,
+                    session_id=claim.session.session_id if claim.session else None,
+                    staff_id=unmatched.reported.staff_id,
+                    resolved_at=resolved_at,
+                ),
+                subject=unmatched.reported.staff_id,
+                event_id=deterministic_id("training.CompletionRematched", unmatched.unmatched_id),
+                time=resolved_at,
+            ),
+        )
         log.info("unmatched_resolved", unmatched_id=unmatched.unmatched_id, status=receipt.status.value)
 
 

@@ -122,3 +122,8 @@ def curriculum(fiscal_year: int, stage: int, session_ids: Sequence[str], revisio
 def unmatched(unmatched_id: str, reason: str = "unknown session") -> CloudEvent:
     return event(c.CompletionUnmatched(unmatched_id=unmatched_id, reason=reason, session_ref="LMS-404",
                                        staff_id="S999"))
+
+
+def rematched(unmatched_id: str, resolution: str = "completed") -> CloudEvent:
+    return event(c.CompletionRematched(unmatched_id=unmatched_id, resolution=resolution, completion_id="C-" + unmatched_id,
+                                       staff_id="S999"))

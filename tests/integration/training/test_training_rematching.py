@@ -59,6 +59,7 @@ async def test_scheduling_the_session_an_unmatched_statement_named_completes_it_
     assert row["completion_id"] == completion_id_for(f"xapi:{early['id']}")
     assert (row["recorded_at"], row["source"]) == (received_at, "xapi")
     assert await outbox_count(client, "SessionCompleted") == 1
+    assert await outbox_count(client, "CompletionRematched") == 1, "the resolution is announced"
     assert await unresolved(client) == []
     listed = (await client.get("/api/v1/completions/unmatched", params={"include_resolved": "true"})).json()
     assert [(u["resolved"], u["resolution"], u["completion_id"]) for u in listed] == [
