@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -22,3 +23,9 @@ async def running_app(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+def pool_of(client: httpx.AsyncClient) -> asyncpg.Pool:
+    """The database pool of the service behind a `running_app` client."""
+    pool: asyncpg.Pool = client.app.state.pool  # type: ignore[attr-defined]
+    return pool

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from dx_shared.settings import Settings
 from nomination.main import create_app
-from tests.support.services import running_app
+from tests.support.services import pool_of, running_app
 
 DATA = Path(__file__).parents[2] / "data" / "nomination"
 FY = 2024
@@ -24,9 +23,6 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def pool_of(client: httpx.AsyncClient) -> asyncpg.Pool:
-    pool: asyncpg.Pool = client.app.state.pool  # type: ignore[attr-defined]
-    return pool
 
 
 async def outbox_count(client: httpx.AsyncClient, event_name: str) -> int:

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 
-import asyncpg
 import httpx
 import pytest
 
@@ -14,7 +13,7 @@ from dx_shared.envelope import CloudEvent
 from dx_shared.settings import Settings
 from progression.main import create_app
 from tests.support.bus import BusProbe
-from tests.support.services import running_app
+from tests.support.services import pool_of, running_app
 
 
 @pytest.fixture
@@ -23,9 +22,6 @@ async def progression(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def pool_of(client: httpx.AsyncClient) -> asyncpg.Pool:
-    pool: asyncpg.Pool = client.app.state.pool  # type: ignore[attr-defined]
-    return pool
 
 
 async def settled(

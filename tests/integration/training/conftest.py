@@ -7,13 +7,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from dx_shared.settings import Settings
 from tests.conftest import TEST_WEBHOOK_SECRET
-from tests.support.services import running_app
+from tests.support.services import pool_of, running_app
 from training.main import create_app
 from training.webhook_signing import sign
 
@@ -28,9 +27,6 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def pool_of(client: httpx.AsyncClient) -> asyncpg.Pool:
-    pool: asyncpg.Pool = client.app.state.pool  # type: ignore[attr-defined]
-    return pool
 
 
 async def count(client: httpx.AsyncClient, table: str) -> int:
