@@ -72,11 +72,6 @@ class IncomingMessage(Protocol):
     async def reject(self, requeue: bool = False) -> None: ...
 
 
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    event_id: str | None = None
-
 
 async def dead_letter(
     broker: RabbitBroker, settings: Settings, queue: str, message: IncomingMessage, reason: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -324,7 +324,3 @@ def by_routing_key(routing_key: str) -> type[EventPayload] | None:
 
 def produced_by(service: str) -> tuple[type[EventPayload], ...]:
     return tuple(model for model in ALL_EVENTS if service == model.PRODUCER)
-
-
-def payload_json(payload: EventPayload) -> dict[str, Any]:
-    return payload.model_dump(mode="json")
