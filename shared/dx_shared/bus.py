@@ -57,7 +57,7 @@ def dead_letter_queue(name: str) -> RabbitQueue:
 
 def new_broker(settings: Settings, service: str) -> RabbitBroker:
     return RabbitBroker(
-        settings.amqp_url,
+        settings.amqp_url_of(service),
         app_id=f"dx-{service}",
         log_level=logging.DEBUG,
         graceful_timeout=10.0,

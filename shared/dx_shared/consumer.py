@@ -9,6 +9,8 @@ Every subscriber in every service goes through `consume`, so the rules live in o
   goes to the dead-letter queue at once with its reason, and the queue moves on;
 - anything else is treated as transient and rejected with requeue; the quorum queue's delivery limit
   bounds the retries and then dead-letters it;
+- an event whose CloudEvents `source` is not the producer named by its routing key (the broker's topic
+  permissions make the routing key the authenticated producer) is dead-lettered at once, never applied;
 - unknown event types, and known ones this service did not subscribe to, are acked and ignored.
 """
 
@@ -30,7 +32,7 @@ from dx_shared.bus import (
     dead_letter_queue_name,
 )
 from dx_shared.contracts import EventPayload
-from dx_shared.envelope import CloudEvent, MalformedEvent, parse_event
+from dx_shared.envelope import CloudEvent, MalformedEvent, parse_event, producer_mismatch
 from dx_shared.logging import get_logger
 from dx_shared.metrics import EVENTS_CONSUMED
 from dx_shared.settings import Settings
@@ -95,14 +97,23 @@ async def dead_letter(
 
 
 async def process(
-    pool: asyncpg.Pool, subscription: Subscription, raw: bytes
+    pool: asyncpg.Pool, subscription: Subscription, raw: bytes, routing_key: str | None = None
 ) -> tuple[str, CloudEvent | None, str | None]:
-    """Parses and applies one message; returns (outcome, event, reason). Raises on transient failure."""
+    """Parses and applies one message; returns (outcome, event, reason). Raises on transient failure.
+
+    `routing_key` is the key the message was published with (None only for events replayed from a
+    store, which were checked when they arrived): an event whose source is not the producer it names
+    is dead-lettered, never applied.
+    """
     try:
         event = parse_event(raw)
         payload = event.payload()
     except MalformedEvent as exc:
         return "dead_lettered", None, str(exc)
+    if routing_key is not None:
+        mismatch = producer_mismatch(event, routing_key)
+        if mismatch is not None:
+            return "dead_lettered", event, f"producer mismatch: {mismatch}"
     if payload is None or not subscription.accepts(payload):
         return "ignored", event, None
     tokens = context.bind(event.correlationid or event.id, event.id)
@@ -147,7 +158,7 @@ async def consume(
     message: IncomingMessage,
 ) -> None:
     try:
-        outcome, event, reason = await process(pool, subscription, message.body)
+        outcome, event, reason = await process(pool, subscription, message.body, message.routing_key or "")
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -13,6 +13,7 @@ from dx_shared import context
 from dx_shared.contracts import EventPayload, by_type
 
 CONTENT_TYPE = "application/cloudevents+json"
+TYPE_PREFIX = "jp.aomori.dx."
 EVENT_ID_NAMESPACE = uuid.UUID("6f1b2c7e-3d4a-5b6c-8d9e-0a1b2c3d4e5f")
 
 
@@ -46,6 +47,27 @@ class CloudEvent(BaseModel):
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
+
+
+def producer_mismatch(event: CloudEvent, routing_key: str) -> str | None:
+    """Why an event does not come from the producer its routing key names, or None when it does.
+
+    The broker lets each service publish only under its own prefix (`<service>.`, topic permissions),
+    so the routing key is the authenticated producer: the CloudEvents `source` must be `/dx/<service>`,
+    the key must be `<service>.<EventName>.v<N>` for the event's `type`, and a known type must be one that
+    service produces.
+    """
+    producer, dot, name_and_version = routing_key.partition(".")
+    if not dot or not producer:
+        return f"routing key {routing_key!r} names no producer"
+    if event.source != f"/dx/{producer}":
+        return f"source {event.source!r} is not the producer {producer!r} named by routing key {routing_key!r}"
+    if event.type != f"{TYPE_PREFIX}{name_and_version}":
+        return f"type {event.type!r} does not match routing key {routing_key!r}"
+    model = by_type(event.type)
+    if model is not None and producer != model.PRODUCER:
+        return f"{event.type} is produced by {model.PRODUCER!r}, not by {producer!r}"
+    return None
 
 
 def deterministic_id(*parts: object) -> str:

@@ -7,7 +7,10 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Known to everyone who reads this repository: accepted only in demo mode (`DX_DEMO_MODE=1`, `./dx up`).
 DEMO_WEBHOOK_SECRET = "whsec_ZHgtdGFsZW50LWRlbW8tc2VjcmV0LW5vdC1mb3ItcHJvZHVjdGlvbg=="
+
+SERVICES = ("nomination", "training", "progression", "reporting")
 
 DEFAULT_PORTS = {"nomination": 8101, "training": 8102, "progression": 8103, "reporting": 8104}
 
@@ -17,7 +20,13 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/dx"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    webhook_secrets: str = Field(DEMO_WEBHOOK_SECRET, description="whitespace-separated whsec_ secrets")
+    # Each service's own broker account (and possibly its own broker); `amqp_url` when not given.
+    nomination_amqp_url: str | None = None
+    training_amqp_url: str | None = None
+    progression_amqp_url: str | None = None
+    reporting_amqp_url: str | None = None
+    demo_mode: bool = Field(False, description="the demo set-up of `./dx up`: the committed demo webhook secret is allowed")
+    webhook_secrets: str = Field("", description="whitespace-separated whsec_ secrets; required outside demo mode")
     exchange: str = "dx.events"
     dead_letter_exchange: str = "dx.dead-letter"
     queue_prefix: str = Field("", description="prepended to queue names; lets test runs share a vhost")
@@ -51,7 +60,16 @@ class Settings(BaseSettings):
 
     @property
     def webhook_secret_list(self) -> list[str]:
-        return self.webhook_secrets.split()
+        """The configured secrets; in demo mode without any, the demo secret."""
+        given = self.webhook_secrets.split()
+        if not given and self.demo_mode:
+            return [DEMO_WEBHOOK_SECRET]
+        return given
+
+    def amqp_url_of(self, service: str) -> str:
+        """The broker URL (with its own account) of one service."""
+        own: str | None = getattr(self, f"{service}_amqp_url", None)
+        return own or self.amqp_url
 
     def port_of(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")

@@ -24,7 +24,7 @@ def watched_dead_letter_queues(settings: Settings) -> list[str]:
 async def dead_letter_depths(settings: Settings, timeout: float = 3.0) -> list[dict[str, Any]]:
     names = watched_dead_letter_queues(settings)
     try:
-        return await asyncio.wait_for(_read_depths(settings.amqp_url, names), timeout)
+        return await asyncio.wait_for(_read_depths(settings.amqp_url_of("reporting"), names), timeout)
     except Exception as exc:
         log.warning("dead_letter_depths_unavailable", error=type(exc).__name__)
         return [{"queue": name, "messages": None, "status": "unreachable"} for name in names]
