@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from dx_shared.problems import ProblemError
 from dx_shared.roles import ROLE_LABELS, Caller, Role
@@ -37,6 +37,7 @@ def require(caller: Caller, allowed: frozenset[Role], action_en: str, action_ja:
 
 
 def caller_of(
+    request: Request,
     role_header: Annotated[
         str | None,
         Header(alias=ROLE_HEADER, description="dx_office, hr_office, info_policy, department or trainee"),
@@ -50,7 +51,7 @@ def caller_of(
 ) -> Caller:
     stated = (role_header or "").strip().lower()
     if not stated:
-        return Caller(Role.DX_OFFICE)
+        return _remembered(request, Caller(Role.DX_OFFICE))
     try:
         role = Role(stated)
     except ValueError as exc:
@@ -77,7 +78,13 @@ def caller_of(
             title_en=f"A trainee's request must name the trainee ({STAFF_HEADER})",
             title_ja=f"研修受講者の要求には職員番号（{STAFF_HEADER}）が必要です",
         )
-    return Caller(role, department, staff_id)
+    return _remembered(request, Caller(role, department, staff_id))
+
+
+def _remembered(request: Request, caller: Caller) -> Caller:
+    # The audit trail (dx_shared.audit) reads who asked from here.
+    request.state.caller = caller
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(caller_of)]

@@ -1,4 +1,6 @@
-"""asyncpg pools bound to one service's schema, and plain-SQL migrations applied in order."""
+"""asyncpg pools bound to one service's schema, and plain-SQL migrations applied in order.
+
+Every schema also gets the shared tables: the inbox and outbox, and the append-only audit trail."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from dx_shared.audit import AUDIT_SQL
 from dx_shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -94,6 +97,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path) -> list
             )
             async with conn.transaction():
                 await conn.execute(MESSAGING_SQL)
+                await conn.execute(AUDIT_SQL)
             done: dict[str, str] = {
                 row["name"]: row["checksum"] for row in await conn.fetch("SELECT name, checksum FROM schema_migrations")
             }

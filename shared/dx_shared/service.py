@@ -1,8 +1,8 @@
 """The one way a service is assembled: FastAPI for HTTP and FastStream subscribers in the same process.
 
 `build_service` wires settings, logging, the asyncpg pool (search_path = the service's schema),
-migrations, the broker and its topology, the subscribers, the outbox relay, the correlation-id
-middleware, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`.
+migrations, the broker and its topology, the subscribers, the outbox relay, the correlation-id and audit
+middlewares, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`, `/api/v1/audit`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
+from dx_shared.audit import AuditMiddleware, audit_router
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
 from dx_shared.consumer import Subscription, consume
 from dx_shared.contracts import produced_by
@@ -55,6 +56,8 @@ class ServiceSpec:
     title: str = ""
     description: str = ""
     version: str = "1.0.0"
+    # Run first at start-up; raising refuses to start (e.g. a missing or weak secret).
+    check_settings: Sequence[Callable[[Settings], None]] = field(default=())
     on_startup: Sequence[StartupHook] = field(default=())
     on_shutdown: Sequence[StartupHook] = field(default=())
 
@@ -154,6 +157,12 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, settings.log_json)
+        for check in spec.check_settings:
+            try:
+                check(settings)
+            except Exception as exc:
+                log.error("start_refused", reason=str(exc))
+                raise
         await ensure_database(settings.database_url)
         pool = await create_pool(
             settings.database_url, spec.name, min_size=settings.pool_min_size, max_size=settings.pool_max_size
@@ -201,10 +210,13 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         "topic exchange. Every message is a CloudEvents 1.0 event in structured JSON mode.",
     )
     install_problem_handlers(app)
+    # Added first, so it runs inside the correlation middleware and records the request's correlation id.
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(CorrelationMiddleware, service=spec.name, max_body=settings.max_upload_bytes)
     app.include_router(_operations_router(spec.name))
     for router in spec.routers:
         app.include_router(router)
+    app.include_router(audit_router())
     return app
 
 

@@ -58,7 +58,8 @@ def where(settings: Settings) -> None:
     for service in SERVICES:
         print(f"  {service:<12} API docs  : {service_url(settings, service)}/docs")
     print(f"  webhook (e-learning)     : {settings.training_url}/webhooks/elearning")
-    if settings.webhook_secrets == DEMO_WEBHOOK_SECRET:
+    if DEMO_WEBHOOK_SECRET in settings.webhook_secret_list:
+        # To the operator's terminal only; the services never log it.
         print(f"  webhook secret (demo)    : {DEMO_WEBHOOK_SECRET}")
         print("    デモ用の署名鍵です。本番では DX_WEBHOOK_SECRETS を設定してください / set DX_WEBHOOK_SECRETS in production")
     print()

@@ -16,6 +16,7 @@ from dx_shared.access import CallerDep, require
 from dx_shared.calendar import parse_fiscal_year
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.logging import get_logger
+from dx_shared.metrics import WEBHOOK_ID_REUSED
 from dx_shared.problems import ProblemError
 from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role
 from dx_shared.service import PoolDep, SettingsDep
@@ -41,7 +42,7 @@ from training.domain import (
     Waiver,
     WaiverNotPermitted,
 )
-from training.statements import MAX_BATCH, UnsupportedPayload, read_batch, read_document
+from training.statements import MAX_BATCH, UnsupportedPayload, payload_digest, read_batch, read_document
 from training.webhook import WebhookRefused, WebhookVerifier, parse_json
 
 log = get_logger(__name__)
@@ -462,6 +463,9 @@ def _verifier(secrets: str) -> WebhookVerifier:
     return verifier
 
 
+_ID_KIND_JA = {"webhook-id": "webhook-id", "statement id": "ステートメントID", "completion id": "修了ID"}
+
+
 def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
     if isinstance(error, UnsupportedPayload):
         return ProblemError(
@@ -486,6 +490,7 @@ def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
         202: {"model": WebhookReceipt, "description": "recorded without a completion (not met / unmatched)"},
         400: {"description": "missing or garbled webhook headers, malformed or non-UTF-8 JSON"},
         401: {"description": "signature matches no configured secret, or timestamp beyond ±5 minutes"},
+        409: {"description": "DELIVERY_ID_REUSED: a webhook-id, statement id or completion id seen before, with a different body"},
         413: {"description": f"body over the limit (256 KiB), or a batch of more than {MAX_BATCH} statements"},
         422: {"description": "JSON that is neither a completion document, an xAPI statement nor a batch of them"},
     },
@@ -506,14 +511,18 @@ async def elearning_webhook(
 
     Body: `{"type": "completion", "session_id", "staff_id", "occurred_at", "success"?, "score"?,
     "completion_id"?}`, an xAPI statement, or an array of 1-100 xAPI statements (a batch).
-    One document: 200 = a completion was recorded (or this delivery/statement was already received);
+    One document: 200 = a completion was recorded (or this delivery/statement was already received with
+    the same body; the same id with a different body is refused 409 DELIVERY_ID_REUSED);
     202 = recorded without a completion. A batch: 200 with one receipt per statement, in order, once all
     of them are committed together (one unreadable statement refuses the whole batch with 422).
     Any 2xx means it is durably stored.
     """
+    # The audit trail names the sender: the platform holding the webhook secret, not a person.
+    request.state.audit_subject = "webhook"
     body = await read_body(request, settings.max_body_bytes)
     try:
-        delivery = _verifier(settings.webhook_secrets).verify(body, dict(request.headers))
+        delivery = _verifier(" ".join(settings.webhook_secret_list)).verify(body, dict(request.headers))
+        request.state.audit_target = {"webhook_id": delivery.webhook_id}
         document = parse_json(delivery)
         if isinstance(document, list):
             batch = read_batch(document, webhook_id=delivery.webhook_id, sent_at=delivery.sent_at)
@@ -522,11 +531,23 @@ async def elearning_webhook(
     except (WebhookRefused, UnsupportedPayload) as exc:
         log.info("webhook_refused", code=exc.code)
         raise _refused(exc) from exc
+    digest = payload_digest(document)
     try:
         if isinstance(document, list):
-            receipts = await handlers.receive_batch(pool, delivery.webhook_id, batch)
+            receipts = await handlers.receive_batch(pool, delivery.webhook_id, batch, digest)
         else:
-            receipt = await handlers.receive_report(pool, delivery.webhook_id, reported, delivery.text)
+            receipt = await handlers.receive_report(pool, delivery.webhook_id, reported, delivery.text, digest)
+    except handlers.DeliveryIdReused as exc:
+        WEBHOOK_ID_REUSED.labels("training", exc.id_kind).inc()
+        log.warning("webhook_delivery_id_reused", webhook_id=delivery.webhook_id, id_kind=exc.id_kind)
+        raise ProblemError(
+            status=409,
+            code="DELIVERY_ID_REUSED",
+            title_en=f"This {exc.id_kind} was received before with a different body; nothing was recorded",
+            title_ja=f"この{_ID_KIND_JA.get(exc.id_kind, exc.id_kind)}は以前に別の内容で受信済みです。何も記録していません",
+            detail="A retry must repeat the same body; a new result needs a new id.",
+            id_kind=exc.id_kind,
+        ) from exc
     except _INFRASTRUCTURE_ERRORS as exc:
         raise _unavailable(exc) from exc
     if isinstance(document, list):

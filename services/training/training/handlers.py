@@ -210,19 +210,68 @@ class Receipt:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def receive_report(pool: asyncpg.Pool, webhook_id: str, reported: ReportedResult | None, body: str) -> Receipt:
-    """Records a verified delivery; returns only after everything it caused is committed."""
+class DeliveryIdReused(Exception):
+    """An id seen before (webhook-id, xAPI statement id or completion id) arrived with a different body:
+    not a retry. Nothing of the delivery is recorded."""
+
+    def __init__(self, id_kind: str) -> None:
+        super().__init__(f"a {id_kind} was reused with a different body")
+        self.id_kind = id_kind
+
+
+def id_kind_of(source_key: str) -> str:
+    """Which of the sender's ids keys a reported result (pure)."""
+    if source_key.startswith("xapi:"):
+        return "statement id"
+    if source_key.startswith("completion:"):
+        return "completion id"
+    return "webhook-id"
+
+
+def _reused(stored: str | None, digest: str) -> bool:
+    # A row stored before digests were kept has none: it is taken as a retry, as it was then.
+    return stored is not None and stored != digest
+
+
+async def _refuse_a_reused_delivery(repo: TrainingRepository, webhook_id: str, digest: str) -> None:
+    if _reused(await repo.delivery_digest(webhook_id), digest):
+        raise DeliveryIdReused("webhook-id")
+
+
+async def _refuse_a_reused_report(repo: TrainingRepository, source_key: str, digest: str) -> None:
+    if _reused(await repo.report_digest(source_key), digest):
+        raise DeliveryIdReused(id_kind_of(source_key))
+
+
+async def receive_report(
+    pool: asyncpg.Pool, webhook_id: str, reported: ReportedResult | None, body: str, digest: str
+) -> Receipt:
+    """Records a verified delivery; returns only after everything it caused is committed. `digest` is the
+    delivery's `payload_digest`: a seen id with another digest raises `DeliveryIdReused` (rolled back)."""
     recorded_at = _now()
     if reported is None:
         async with pool.acquire() as conn:
-            claimed = await TrainingRepository(conn).claim_delivery(webhook_id, recorded_at, ReceiptStatus.IGNORED)
+            repo = TrainingRepository(conn)
+            claimed = await repo.claim_delivery(webhook_id, recorded_at, ReceiptStatus.IGNORED, digest)
+            if not claimed:
+                await _refuse_a_reused_delivery(repo, webhook_id, digest)
         return Receipt(ReceiptStatus.IGNORED if claimed else ReceiptStatus.DUPLICATE)
     async with pool.acquire() as conn, conn.transaction():
         repo = TrainingRepository(conn)
-        claim = await repo.claim_report(webhook_id, reported, session_refs(reported.session_ref), recorded_at, body)
+        claim = await repo.claim_report(
+            webhook_id,
+            reported,
+            session_refs(reported.session_ref),
+            recorded_at,
+            body,
+            delivery_digest=digest,
+            payload_digest=digest,
+        )
         if not claim.delivery_claimed:
+            await _refuse_a_reused_delivery(repo, webhook_id, digest)
             return Receipt(ReceiptStatus.DUPLICATE)
         if not claim.report_claimed:
+            await _refuse_a_reused_report(repo, reported.source_key, digest)
             await repo.settle_delivery(webhook_id, ReceiptStatus.DUPLICATE, reported.source_key)
             return Receipt(ReceiptStatus.DUPLICATE)
         return await _match_report(conn, repo, webhook_id, reported, claim, recorded_at)
@@ -231,14 +280,16 @@ async def receive_report(pool: asyncpg.Pool, webhook_id: str, reported: Reported
 BATCH_DELIVERY_STATUS = "batch"
 
 
-async def receive_batch(pool: asyncpg.Pool, webhook_id: str, items: Sequence[BatchItem]) -> list[Receipt]:
+async def receive_batch(pool: asyncpg.Pool, webhook_id: str, items: Sequence[BatchItem], digest: str) -> list[Receipt]:
     """Records every statement of a verified batch in one transaction, each as if it had come alone;
-    receipts in the batch's order. A retried delivery changes nothing and is answered `duplicate`."""
+    receipts in the batch's order. A retried delivery changes nothing and is answered `duplicate`; a
+    reused id with another body refuses the whole batch (`DeliveryIdReused`, nothing recorded)."""
     recorded_at = _now()
     receipts: dict[int, Receipt] = {}
     async with pool.acquire() as conn, conn.transaction():
         repo = TrainingRepository(conn)
-        if not await repo.claim_delivery(webhook_id, recorded_at, BATCH_DELIVERY_STATUS):
+        if not await repo.claim_delivery(webhook_id, recorded_at, BATCH_DELIVERY_STATUS, digest):
+            await _refuse_a_reused_delivery(repo, webhook_id, digest)
             return [Receipt(ReceiptStatus.DUPLICATE) for _ in items]
         for position in _lock_order(items):
             reported = items[position].reported
@@ -251,9 +302,12 @@ async def receive_batch(pool: asyncpg.Pool, webhook_id: str, items: Sequence[Bat
                 session_refs(reported.session_ref),
                 recorded_at,
                 items[position].text,
+                delivery_digest=digest,
+                payload_digest=items[position].digest,
                 delivery_claimed=True,
             )
             if not claim.report_claimed:
+                await _refuse_a_reused_report(repo, reported.source_key, items[position].digest)
                 receipts[position] = Receipt(ReceiptStatus.DUPLICATE)
                 continue
             receipts[position] = await _match_report(conn, repo, None, reported, claim, recorded_at)

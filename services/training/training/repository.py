@@ -170,16 +170,31 @@ class TrainingRepository:
     # done in it. The claims come first: a concurrent copy of the same delivery or statement waits on
     # them for the first copy to commit and then finds it there.
 
-    async def claim_delivery(self, webhook_id: str, received_at: datetime, status: str) -> bool:
-        """Records a delivery that carries no reported result, already settled."""
+    async def claim_delivery(self, webhook_id: str, received_at: datetime, status: str, digest: str) -> bool:
+        """Records a delivery that carries no reported result (or a batch), already settled."""
         claimed = await self._conn.fetchval(
-            "INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, $3)"
+            "INSERT INTO webhook_deliveries (webhook_id, received_at, status, body_sha256) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (webhook_id) DO NOTHING RETURNING true",
             webhook_id,
             received_at,
             status,
+            digest,
         )
         return bool(claimed)
+
+    async def delivery_digest(self, webhook_id: str) -> str | None:
+        """The digest of the body first received under this webhook-id (None: stored before digests)."""
+        digest: str | None = await self._conn.fetchval(
+            "SELECT body_sha256 FROM webhook_deliveries WHERE webhook_id = $1", webhook_id
+        )
+        return digest
+
+    async def report_digest(self, source_key: str) -> str | None:
+        """The digest of the reported result first received under this statement / completion id."""
+        digest: str | None = await self._conn.fetchval(
+            "SELECT payload_sha256 FROM reported_results WHERE source_key = $1", source_key
+        )
+        return digest
 
     async def claim_report(
         self,
@@ -189,23 +204,25 @@ class TrainingRepository:
         received_at: datetime,
         body: str,
         *,
+        delivery_digest: str,
+        payload_digest: str,
         delivery_claimed: bool = False,
     ) -> ClaimedReport:
         """Claims the delivery (unless `delivery_claimed`: one statement of a batch whose delivery was
         claimed), then its reported result, and reads the session it names and whether the person is on
         the year's roster — all in one statement; nothing is read unless both are new."""
         delivery = (
-            "SELECT $1::text AS webhook_id, $2::timestamptz AS received_at"
+            "SELECT $1::text AS webhook_id, $2::timestamptz AS received_at, $15::text AS body_sha256"
             if delivery_claimed
-            else "INSERT INTO webhook_deliveries (webhook_id, received_at, status) VALUES ($1, $2, 'received')"
-            " ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id"
+            else "INSERT INTO webhook_deliveries (webhook_id, received_at, status, body_sha256)"
+            " VALUES ($1, $2, 'received', $15) ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id"
         )
         row = await self._conn.fetchrow(
             f"WITH delivery AS ({delivery}"
             "), report AS ("
             " INSERT INTO reported_results (source_key, webhook_id, source, session_ref, staff_id, occurred_at,"
-            " recorded_at, completed, passed, success, score, status, body)"
-            " SELECT $3, webhook_id, $4, $5, $6, $7, $2, $8, $9, $10, $11, 'received', $12 FROM delivery"
+            " recorded_at, completed, passed, success, score, status, body, payload_sha256)"
+            " SELECT $3, webhook_id, $4, $5, $6, $7, $2, $8, $9, $10, $11, 'received', $12, $16 FROM delivery"
             " ON CONFLICT (source_key) DO NOTHING RETURNING source_key"
             "), named AS ("
             f" SELECT {_SESSION_COLUMNS} FROM sessions"
@@ -231,6 +248,8 @@ class TrainingRepository:
             body,
             list(refs),
             reported.fiscal_year,
+            delivery_digest,
+            payload_digest,
         )
         assert row is not None
         return ClaimedReport(

@@ -19,6 +19,7 @@ Two shapes are accepted:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,6 +159,14 @@ class BatchItem:
 
     reported: ReportedResult | None
     text: str
+    digest: str
+
+
+def payload_digest(document: object) -> str:
+    """SHA-256 of the document's canonical JSON (sorted keys, no spaces): a retry of the same content,
+    however formatted, has the same digest; a different body under a reused id has another."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def read_batch(documents: list[object], *, webhook_id: str, sent_at: datetime) -> list[BatchItem]:
@@ -176,7 +185,7 @@ def read_batch(documents: list[object], *, webhook_id: str, sent_at: datetime) -
         except UnsupportedPayload as exc:
             errors = [{**error, "loc": [position, *error["loc"]]} for error in exc.errors]
             raise UnsupportedPayload(f"statement {position}: {exc.detail}", errors, position=position) from exc
-        items.append(BatchItem(reported, json.dumps(document)))
+        items.append(BatchItem(reported, json.dumps(document), payload_digest(document)))
     return items
 
 

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from standardwebhooks import Webhook
 
 TOLERANCE = timedelta(minutes=5)
+MIN_SECRET_BYTES = 24
+SECRET_PREFIX = "whsec_"
 MAX_ID_LENGTH = 256
 MAX_SIGNATURE_HEADER_LENGTH = 4096
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -124,6 +126,45 @@ class WebhookVerifier:
                 continue
             return Delivery(webhook_id=webhook_id, sent_at=sent_at, text=text)
         raise SignatureInvalid("no configured secret produced this signature")
+
+
+class WebhookSecretsRefused(RuntimeError):
+    """The configured secrets cannot protect the webhook: the service does not start. The message never
+    holds a secret."""
+
+
+def secret_problems(secrets: Sequence[str], known: Sequence[str] = ()) -> list[str]:
+    """Why each configured secret is unfit (pure): not `whsec_<base64>`, fewer than 24 bytes, or one
+    published in this repository (`known`). Secrets are named by position, never shown."""
+    problems = []
+    for position, secret in enumerate(secrets, start=1):
+        if not secret.startswith(SECRET_PREFIX):
+            problems.append(f"secret {position} does not start with {SECRET_PREFIX}")
+            continue
+        try:
+            key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        except (binascii.Error, ValueError):
+            problems.append(f"secret {position} is not {SECRET_PREFIX}<base64>")
+            continue
+        if len(key) < MIN_SECRET_BYTES:
+            problems.append(
+                f"secret {position} holds {len(key)} bytes; at least {MIN_SECRET_BYTES} random bytes are required"
+            )
+        elif secret in known:
+            problems.append(f"secret {position} is the demo secret published in the repository")
+    return problems
+
+
+def check_secrets(secrets: Sequence[str], *, demo_mode: bool, demo_secret: str) -> None:
+    """Refuses a webhook without a secret, or with an unfit one; in demo mode the demo secret is allowed."""
+    if not secrets:
+        raise WebhookSecretsRefused(
+            "DX_WEBHOOK_SECRETS is not set: give the e-learning platform's whsec_ secret(s)"
+            " (DX_DEMO_MODE=1 runs on the published demo secret, for a demonstration only)"
+        )
+    problems = secret_problems(secrets, known=() if demo_mode else (demo_secret,))
+    if problems:
+        raise WebhookSecretsRefused("DX_WEBHOOK_SECRETS refused: " + "; ".join(problems))
 
 
 def _well_formed_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:

@@ -110,7 +110,7 @@ async def test_the_same_completion_id_in_another_delivery_changes_nothing(client
 
 @pytest.fixture
 def rotating_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"webhook_secrets": f"whsec_bmV3LXNlY3JldC0yMDI1 \n {TEST_WEBHOOK_SECRET}"})
+    return settings.model_copy(update={"webhook_secrets": f"whsec_bmV3LXNlY3JldC0yMDI1LWZvci10aGUtcm90YXRpb24tdGVzdA== \n {TEST_WEBHOOK_SECRET}"})
 
 
 async def test_during_secret_rotation_deliveries_signed_by_either_secret_are_accepted(
@@ -119,7 +119,7 @@ async def test_during_secret_rotation_deliveries_signed_by_either_secret_are_acc
     async with running_app(create_app, rotating_settings) as client:
         await schedule(client)
         old = await deliver(client, completion_document(staff_id="A1"), secret=TEST_WEBHOOK_SECRET)
-        new = await deliver(client, completion_document(staff_id="A2"), secret="whsec_bmV3LXNlY3JldC0yMDI1")
+        new = await deliver(client, completion_document(staff_id="A2"), secret="whsec_bmV3LXNlY3JldC0yMDI1LWZvci10aGUtcm90YXRpb24tdGVzdA==")
         retired = await deliver(client, completion_document(staff_id="A3"), secret="whsec_b2xkLW9sZC1vbGQ=")
         assert [old.status_code, new.status_code, retired.status_code] == [200, 200, 401]
         assert await count(client, "completions") == 2
