@@ -115,13 +115,14 @@ class PostgresProgressionStore:
 
     async def add_curriculum(self, revision: CurriculumRevision) -> None:
         await self._conn.execute(
-            "INSERT INTO curriculum_revision (event_id, fiscal_year, stage, revision, session_ids)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO curriculum_revision (event_id, fiscal_year, stage, revision, session_ids, published_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             revision.event_id,
             revision.fiscal_year,
             revision.stage,
             revision.revision,
             sorted(revision.session_ids),
+            revision.published_at,
         )
 
     async def add_closing(self, closing: FiscalYearClosing, actor: str | None) -> bool:
@@ -163,7 +164,7 @@ class PostgresProgressionStore:
         )
         years = sorted({row["fiscal_year"] for row in nominations})
         curricula = await self._conn.fetch(
-            "SELECT event_id, fiscal_year, stage, revision, session_ids FROM curriculum_revision"
+            "SELECT event_id, fiscal_year, stage, revision, session_ids, published_at FROM curriculum_revision"
             " WHERE fiscal_year = ANY($1::integer[])",
             years,
         )
@@ -180,6 +181,7 @@ class PostgresProgressionStore:
                     row["stage"],
                     row["revision"],
                     frozenset(row["session_ids"]),
+                    row["published_at"],
                 )
                 for row in curricula
             ),

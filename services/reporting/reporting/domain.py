@@ -87,7 +87,8 @@ def merge_differences(differences: Iterable[Mapping[TallyKey, int]]) -> dict[Tal
 
 # ---- trainee-years (stage entries and completions) ---------------------------------------------
 
-DecisionKind = Literal["advanced", "repeated", "cancelled"]
+DecisionKind = Literal["advanced", "repeated", "cancelled", "retracted"]
+LIVE_DECISIONS: frozenset[str] = frozenset({"advanced", "repeated"})
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,15 @@ class TraineeYear:
         return completion.completed_at if completion is not None else None
 
     @property
-    def stage(self) -> int | None:
+    def live_decision(self) -> Decision | None:
+        """The standing decision while it names a stage; None when undone (withdrawn or retracted)."""
         decision = self.decision
-        if decision is None or decision.kind == "cancelled":
-            return None
-        return decision.stage
+        return decision if decision is not None and decision.kind in LIVE_DECISIONS else None
+
+    @property
+    def stage(self) -> int | None:
+        decision = self.live_decision
+        return decision.stage if decision is not None else None
 
     @property
     def is_new(self) -> bool:
@@ -208,15 +213,43 @@ def trainee_year_contributions(trainee_year: TraineeYear) -> Contributions:
     return counts
 
 
-def trainee_year_status(trainee_year: TraineeYear) -> str:
-    """`cancelled`, `finished` (修了: stage 5 completed), `completed`, `in_training` or `not_decided`."""
-    if trainee_year.decision is not None and trainee_year.decision.kind == "cancelled":
-        return "cancelled"
+def trainee_year_status(trainee_year: TraineeYear, *, withdrawn: bool = False, finished_before: bool = False) -> str:
+    """`cancelled`, `finished` (修了), `completed`, `in_training` or `not_decided`, from the facts only.
+
+    A year with a standing stage decision is in training, completed, or finished (stage 5 completed in
+    it, or at stage 5 after finishing in an earlier year: 修了 is for good). A year without one is
+    `cancelled` when its nominations were withdrawn (`withdrawn`, see `year_withdrawn`), whether or not a
+    decision had been announced for it, and otherwise `not_decided` (未確定: it waits for an earlier
+    year's outcome, P6) — a retracted provisional decision is not a cancellation.
+    """
+    if trainee_year.stage is None:
+        return "cancelled" if withdrawn else "not_decided"
+    if trainee_year.completed_stage == FINAL_STAGE or (finished_before and trainee_year.stage == FINAL_STAGE):
+        return "finished"
     if trainee_year.completed_stage is not None:
-        return "finished" if trainee_year.completed_stage == FINAL_STAGE else "completed"
-    if trainee_year.stage is not None:
-        return "in_training"
-    return "not_decided"
+        return "completed"
+    return "in_training"
+
+
+def year_withdrawn(
+    nominations: Iterable[Nomination],
+    closed_at: datetime | None,
+    completions: Iterable[tuple[str, datetime | None]],
+    curriculum_sessions: Iterable[str],
+) -> bool:
+    """P7 from the facts: every nomination of the year was withdrawn (a withdrawal recorded after the
+    year's closing does not count) and no session of the year's curricula (any revision) was met by a
+    completion or waiver recorded by the closing. `completions` are (session_id, recorded_at) of the year.
+    """
+    nominated = [n for n in nominations if n.nominated]
+    if not nominated:
+        return False
+    if any(not n.withdrawn or is_late(n.withdrawn_at, closed_at) for n in nominated):
+        return False
+    sessions = set(curriculum_sessions)
+    return not any(
+        session_id in sessions and not is_late(recorded_at, closed_at) for session_id, recorded_at in completions
+    )
 
 
 STATUS_LABELS_JA: Mapping[str, str] = {
@@ -244,6 +277,7 @@ class Nomination:
     slot: Slot | None = None
     nominated: bool = False
     withdrawn: bool = False
+    withdrawn_at: datetime | None = None
 
     @property
     def is_active(self) -> bool:

@@ -20,6 +20,7 @@ from reporting.domain import (
     build_plan_table,
     trainee_department,
     trainee_year_status,
+    year_withdrawn,
 )
 from reporting.repository import ReportQueries
 
@@ -130,7 +131,10 @@ async def trainee_report(queries: ReportQueries, staff_id: str) -> Document | No
     roster = {row["fiscal_year"]: row for row in await queries.roster_of_person(staff_id)}
     records = await queries.completion_records_of_person(staff_id)
     curricula = await queries.curricula([(y.fiscal_year, y.stage) for y in years if y.stage is not None])
+    ever_required = await queries.curriculum_sessions_ever([y.fiscal_year for y in years])
+    closed = await queries.closed_years()
     documents = []
+    finished_before = False
     for year in years:
         required = curricula.get((year.fiscal_year, year.stage), []) if year.stage else []
         of_year = [r for r in records if r["fiscal_year"] == year.fiscal_year]
@@ -140,15 +144,22 @@ async def trainee_report(queries: ReportQueries, staff_id: str) -> Document | No
             if all(r["kind"] == "waiver" for r in of_year if r["session_id"] == session)
         }
         year_nominations = [n for n in nominations if n.fiscal_year == year.fiscal_year]
-        status = trainee_year_status(year)
+        withdrawn = year_withdrawn(
+            year_nominations, closed.get(year.fiscal_year),
+            [(r["session_id"], r["recorded_at"]) for r in of_year], ever_required.get(year.fiscal_year, set()),
+        )
+        status = trainee_year_status(year, withdrawn=withdrawn, finished_before=finished_before)
+        finished_before = finished_before or status == "finished"
+        live = year.live_decision
         documents.append({
             **year_label(year.fiscal_year),
             "stage": year.stage,
             "stage_name_ja": STAGE_NAMES[year.stage][0] if year.stage else None,
-            "decision": year.decision.kind if year.decision else None,
+            "decision": live.kind if live else ("cancelled" if status == "cancelled" else None),
             "new_promoter": year.is_new,
             "status": status,
             "status_ja": STATUS_LABELS_JA[status],
+            "finished": finished_before,
             "completed_stage": year.completed_stage,
             "completed_at": year.completed_at.isoformat() if year.completed_at else None,
             "department_code": trainee_department(year_nominations) or year.department_code,
