@@ -95,6 +95,10 @@ class DepartmentsImported(EventPayload):
     departments: list[DepartmentEntry] = Field(description="departments added or changed by the import")
     removed_codes: list[str] = Field(default_factory=list)
     total: int = Field(0, description="number of departments in the fiscal year after the import")
+    order: list[str] = Field(
+        default_factory=list,
+        description="every department code of the imported list, in the list's (the organisation's) order",
+    )
 
 
 class StaffEntry(_Part):

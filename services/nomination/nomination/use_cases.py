@@ -112,6 +112,7 @@ async def import_departments(pool: asyncpg.Pool, fiscal_year: int, raw: bytes, *
                 departments=[_department_entry(row) for row in diff.added_or_changed],
                 removed_codes=list(diff.removed),
                 total=total,
+                order=[row.code for _, row in parsed.rows],
             )
         )
         await enqueue(conn, event)

@@ -157,6 +157,8 @@ async def _departments_imported(
         [Department(d.code, d.name, d.bureau, d.active) for d in payload.departments],
     )
     await store.remove_departments(payload.fiscal_year, payload.removed_codes)
+    if payload.order:
+        await store.place_departments(payload.fiscal_year, payload.order)
 
 
 async def _change_baseline_people(

@@ -11,6 +11,7 @@ from typing import Any
 from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
 from dx_shared.settings import Settings
 from reporting.domain import (
+    PLAN_FIGURES,
     STAGE_NAMES,
     STATUS_LABELS_JA,
     BaselineRate,
@@ -54,15 +55,21 @@ async def plan_report(queries: ReportQueries, targets: PlanTargets, first_year: 
             "plan_first_year": targets.first_year, "plan_last_year": targets.last_year,
             "new_per_year": targets.new_per_year, "new_total": targets.new_total,
         },
+        "figures": {
+            figure.key: {"label_ja": figure.label_ja, "label_en": figure.label_en,
+                         "definition_ja": figure.definition_ja, "definition_en": figure.definition_en}
+            for figure in PLAN_FIGURES
+        },
         "stages": [
             {
                 "stage": row.stage, "name_ja": row.name_ja, "name_en": row.name_en,
                 "cells": [
-                    {"fiscal_year": year, "plan": cell.plan, "entered": cell.entered, "completed": cell.completed}
+                    {"fiscal_year": year, "plan": cell.plan, "entered": cell.entered, "completed": cell.completed,
+                     "new": cell.new}
                     for year, cell in zip(table.fiscal_years, row.cells, strict=True)
                 ],
                 "cumulative": {"plan": row.cumulative.plan, "entered": row.cumulative.entered,
-                               "completed": row.cumulative.completed},
+                               "completed": row.cumulative.completed, "new": row.cumulative.new},
             }
             for row in table.rows
         ],

@@ -275,6 +275,15 @@ class ProjectionStore:
             [(fiscal_year, d.code, d.name, d.bureau, d.active) for d in departments],
         )
 
+    async def place_departments(self, fiscal_year: int, order: Sequence[str]) -> None:
+        """The organisation's order: each department's place in the imported list."""
+        await self.conn.execute(
+            """UPDATE department d SET position = o.position
+               FROM unnest($2::text[]) WITH ORDINALITY AS o(code, position)
+               WHERE d.fiscal_year = $1 AND d.code = o.code""",
+            fiscal_year, list(order),
+        )
+
     async def remove_departments(self, fiscal_year: int, codes: Sequence[str]) -> None:
         await self.conn.execute(
             "DELETE FROM department WHERE fiscal_year = $1 AND code = ANY($2::text[])", fiscal_year, list(codes)
@@ -459,7 +468,7 @@ class ReportQueries:
 
     async def departments(self, fiscal_year: int) -> list[Department]:
         rows = await self.conn.fetch("SELECT * FROM department WHERE fiscal_year = $1", fiscal_year)
-        return [Department(r["code"], r["name"], r["bureau"], r["active"]) for r in rows]
+        return [Department(r["code"], r["name"], r["bureau"], r["active"], r["position"]) for r in rows]
 
     async def department_counts(self, fiscal_year: int) -> dict[tuple[str, Any], int]:
         rows = await self.conn.fetch("SELECT * FROM department_tally WHERE fiscal_year = $1", fiscal_year)

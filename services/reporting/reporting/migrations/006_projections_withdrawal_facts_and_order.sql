@@ -4,3 +4,6 @@
 ALTER TABLE nomination ADD COLUMN withdrawn_at timestamptz;
 ALTER TABLE curriculum ADD COLUMN all_session_ids text[] NOT NULL DEFAULT '{}';
 UPDATE curriculum SET all_session_ids = session_ids;
+
+-- The organisation's order: a department's place in the imported department list (bureaus follow it).
+ALTER TABLE department ADD COLUMN position integer;
