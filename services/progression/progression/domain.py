@@ -347,7 +347,7 @@ def _stage_completion(
         (c for c in counted if c.fiscal_year == fiscal_year), key=lambda c: (c.met_at, c.event_id)
     )
     moments = sorted(
-        {c.met_at for c in in_year} | {r.published_at for r in revisions if r.published_at is not None}
+        {c.met_at for c in in_year} | {r.published_at for r in revisions[1:] if r.published_at is not None}
     )
     for moment in moments:
         revision = revision_in_force(revisions, moment)
@@ -366,9 +366,18 @@ def _stage_completion(
 
 
 def revision_in_force(revisions: Iterable[CurriculumRevision], moment: datetime) -> CurriculumRevision | None:
-    """The revision with the highest number among those published at or before `moment`."""
-    published = [r for r in revisions if r.published_at is None or r.published_at <= moment]
-    return max(published, key=lambda r: (r.revision, r.event_id), default=None)
+    """The revision with the highest number among those in force at `moment`.
+
+    The first revision (the lowest number) is the stage's curriculum from the start of the year — before
+    it there was none to judge against, so sessions met before it was published count towards it; each
+    later revision is in force from when it was published.
+    """
+    ordered = sorted(revisions, key=lambda r: (r.revision, r.event_id))
+    if not ordered:
+        return None
+    first = ordered[0]
+    in_force = [r for r in ordered if r is first or r.published_at is None or r.published_at <= moment]
+    return in_force[-1]
 
 
 def _first_met(completions: Iterable[Completion], session_id: str) -> Completion | None:

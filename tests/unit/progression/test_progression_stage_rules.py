@@ -234,6 +234,16 @@ def test_a_revision_already_met_when_it_comes_into_force_completes_the_stage_the
     assert year.completion.completed_at == at(2024, 9)
 
 
+def test_the_first_revision_is_the_curriculum_from_the_start_of_the_year() -> None:
+    standing = standing_of(
+        nominated(2024), completed("a", 2024, at(2024, 5)), curriculum(2024, 1, "a", published=at(2024, 9)),
+    )
+
+    year = standing.year(2024)
+    assert year is not None and year.completion is not None
+    assert year.completion.completed_at == at(2024, 5)
+
+
 def test_a_curriculum_revision_is_judged_by_the_facts_times_whatever_the_arrival_order() -> None:
     facts = [
         nominated(2024), curriculum(2024, 1, "a", published=at(2024, 4)), completed("a", 2024, at(2024, 7)),
