@@ -451,6 +451,7 @@ class EmittedYear:
     reason: str | None
     sequence: int
     completion_event_id: str | None = None
+    completed_at: datetime | None = None  # what that StageCompleted said (None: not known, older record)
 
     @property
     def live(self) -> bool:
@@ -518,7 +519,7 @@ def live_decisions(emitted: Mapping[int, EmittedYear]) -> frozenset[tuple[object
         if year.live:
             standing.add((year.fiscal_year, year.event.value, year.stage, year.from_stage, year.reason))
             if year.completion_event_id is not None:
-                standing.add((year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage))
+                standing.add((year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage, year.completed_at))
     return frozenset(standing)
 
 
@@ -532,7 +533,9 @@ def expected_decisions(standing: PersonStanding) -> frozenset[tuple[object, ...]
         reason = year.reason.value if year.reason else None
         expected.add((year.fiscal_year, event.value, year.stage, year.from_stage, reason))
         if year.completion is not None:
-            expected.add((year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage))
+            expected.add(
+                (year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage, year.completion.completed_at)
+            )
     return frozenset(expected)
 
 
@@ -555,9 +558,19 @@ def _announce_year(
         and year.completion is None
         and (announced is not None and announced.completion_event_id is not None)
     )
+    # A completion announced with a moment that no longer holds (a revision or an earlier waiver became
+    # known later): re-announced too, so what stands announced is the same for every arrival order (P8).
+    completion_moved = (
+        same_decision
+        and year.completion is not None
+        and announced is not None
+        and announced.completion_event_id is not None
+        and announced.completed_at is not None
+        and announced.completed_at != year.completion.completed_at
+    )
     decisions: list[Decision] = []
     current = announced
-    if not same_decision or completion_withdrawn:
+    if not same_decision or completion_withdrawn or completion_moved:
         sequence = announced.sequence + 1 if announced else 0
         event_id = deterministic_id(staff_id, year.fiscal_year, event.value, year.stage, sequence)
         decisions.append(
@@ -591,7 +604,9 @@ def _announce_year(
                 decision_id=current.event_id,
             )
         )
-        current = replace(current, completion_event_id=completion_id)
+        current = replace(
+            current, completion_event_id=completion_id, completed_at=year.completion.completed_at
+        )
     return decisions, current
 
 

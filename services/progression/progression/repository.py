@@ -190,7 +190,8 @@ class PostgresProgressionStore:
 
     async def announced_for(self, staff_id: str) -> dict[int, EmittedYear]:
         rows = await self._conn.fetch(
-            "SELECT fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id"
+            "SELECT fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id,"
+            " completed_at"
             " FROM announced_decision WHERE staff_id = $1",
             staff_id,
         )
@@ -199,12 +200,14 @@ class PostgresProgressionStore:
     async def save_announced(self, staff_id: str, years: Iterable[EmittedYear]) -> None:
         await self._conn.executemany(
             "INSERT INTO announced_decision"
-            " (staff_id, fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " (staff_id, fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id,"
+            " completed_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (staff_id, fiscal_year) DO UPDATE SET event_id = EXCLUDED.event_id,"
             " event = EXCLUDED.event, stage = EXCLUDED.stage, from_stage = EXCLUDED.from_stage,"
             " reason = EXCLUDED.reason, sequence = EXCLUDED.sequence,"
-            " completion_event_id = EXCLUDED.completion_event_id, updated_at = now()",
+            " completion_event_id = EXCLUDED.completion_event_id, completed_at = EXCLUDED.completed_at,"
+            " updated_at = now()",
             [
                 (
                     staff_id,
@@ -216,6 +219,7 @@ class PostgresProgressionStore:
                     year.reason,
                     year.sequence,
                     year.completion_event_id,
+                    year.completed_at,
                 )
                 for year in years
             ],
