@@ -19,13 +19,16 @@ took to settle legitimately depends on the order the facts came in. What the dec
 from __future__ import annotations
 
 import asyncio
+import difflib
+import json
 import os
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,10 +68,16 @@ def moment(fiscal_year: int, day: int) -> datetime:
 # ---- a random history -----------------------------------------------------------------------------
 
 
-@dataclass
 class History:
-    events: list[CloudEvent] = field(default_factory=list)
-    closings: list[int] = field(default_factory=list)
+    """The facts of one example: events to publish, and fiscal years to close over HTTP."""
+
+    def __init__(self) -> None:
+        self.events: list[CloudEvent] = []
+        self.closings: list[int] = []
+
+    def __repr__(self) -> str:
+        kinds = Counter(event.type.removeprefix("jp.aomori.dx.").removesuffix(".v1") for event in self.events)
+        return f"History({dict(sorted(kinds.items()))}, closings={self.closings})"
 
     def add(self, event: CloudEvent) -> None:
         self.events.append(event)
@@ -269,8 +278,8 @@ async def queue_depths(run: Pipeline) -> list[int]:
 
 
 async def quiescent(run: Pipeline, history: History, timeout: float = 180.0) -> None:
-    """Every fact consumed by both services, progression's outbox drained into reporting, no queue
-    holding anything, and the number of events reporting has logged unchanged for a while."""
+    """Every fact consumed by both services, every decision progression announced published and logged
+    by reporting, no queue holding anything, and all of that unchanged for a while."""
     progression_pool, reporting_pool = pool_of(run.progression), pool_of(run.reporting)
     for_progression = {event.id for event in history.events if type(event.payload()) in PROGRESSION_FACTS}
     fact_ids = {event.id for event in history.events}
@@ -282,10 +291,12 @@ async def quiescent(run: Pipeline, history: History, timeout: float = 180.0) -> 
         consumed = {r["event_id"] for r in await progression_pool.fetch("SELECT event_id FROM inbox")}
         logged = {r["event_id"] for r in await reporting_pool.fetch("SELECT event_id FROM event_log")}
         unpublished = await progression_pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        announced = await progression_pool.fetchval("SELECT count(*) FROM outbox")
+        announced = {r["event_id"] for r in await progression_pool.fetch("SELECT event_id FROM outbox")}
         depths = await queue_depths(run)
-        state = (len(for_progression - consumed), len(fact_ids - logged), unpublished, announced, len(logged), depths)
-        settled = for_progression <= consumed and fact_ids <= logged and unpublished == 0 and not any(depths)
+        state = (len(for_progression - consumed), len(fact_ids - logged), unpublished, len(announced - logged),
+                 len(logged), depths)
+        settled = (for_progression <= consumed and fact_ids <= logged and unpublished == 0
+                   and announced <= logged and not any(depths))
         stable = stable + 1 if settled and state == last else 0
         last = state
         if os.environ.get("DX_E2E_DEBUG"):
@@ -340,13 +351,22 @@ async def run_once(servers: Servers, history: History, items: list[Item]) -> dic
 
 
 def differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
-    return [f"{key}:\n  first:  {first[key]}\n  second: {second.get(key)}" for key in first if first[key] != second.get(key)]
+    """A unified diff of each report document that differs between the two runs."""
+    def lines(document: Any) -> list[str]:
+        return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True, default=str).splitlines()
+
+    return [
+        "\n".join(difflib.unified_diff(lines(first[key]), lines(second.get(key)), f"{key} (first order)",
+                                       f"{key} (second order)", lineterm="", n=2))
+        for key in first
+        if first[key] != second.get(key)
+    ]
 
 
 # Each example starts two pipelines and feeds ~150 events through each: a few examples, no shrinking
 # (a shrink step costs as much as an example); a failure prints both orders' differing documents.
 @settings(
-    max_examples=5, deadline=None, suppress_health_check=list(HealthCheck),
+    max_examples=int(os.environ.get("DX_E2E_EXAMPLES", "5")), deadline=None, suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
 @given(history=histories(), seeds=st.tuples(st.integers(0, 2**32), st.integers(0, 2**32)))
@@ -365,4 +385,5 @@ def test_every_report_is_the_same_for_the_same_set_of_facts_in_any_order_with_du
     assert any(status == 200 for status, _ in (first[f"trainee {s}"] for s in STAFF)) or not any(
         isinstance(e.payload(), c.TraineeNominated) for e in history.events
     )
-    assert differences(first, second) == []
+    differing = differences(first, second)
+    assert not differing, f"{len(differing)} report documents differ:\n" + "\n".join(differing)
