@@ -7,7 +7,7 @@
 // stay out of access tokens (they are only in the ID token / userinfo under the `profile` scope).
 //
 // Configuration (environment):
-//   DX_IDP_ISSUER        issuer URL (default http://127.0.0.1:8090)
+//   DX_IDP_ISSUER        issuer URL (default http://127.0.0.1:<port>)
 //   DX_IDP_PORT          port (default 8090); DX_IDP_HOST bind address (default 127.0.0.1)
 //   DX_IDP_AUDIENCE      access-token audience (default dx-talent)
 //   DX_IDP_DATA_DIR      where the signing keys and cookie keys are kept (default .run/idp)
@@ -30,8 +30,8 @@ import Provider, { errors } from 'oidc-provider';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 const env = process.env;
-const ISSUER = env.DX_IDP_ISSUER || 'http://127.0.0.1:8090';
 const PORT = Number(env.DX_IDP_PORT || 8090);
+const ISSUER = env.DX_IDP_ISSUER || `http://127.0.0.1:${PORT}`;
 const HOST = env.DX_IDP_HOST || '127.0.0.1';
 const AUDIENCE = env.DX_IDP_AUDIENCE || 'dx-talent';
 // The resource indicator (RFC 8707) naming the dx-talent APIs; tokens for it carry aud=AUDIENCE.

@@ -96,14 +96,22 @@ class Idp:
         return str(tokens["access_token"])
 
     def sign_in(
-        self, username: str, password: str, scopes: Sequence[str] = ALL_SCOPES, client_id: str = TEST_CLIENT
+        self,
+        username: str,
+        password: str,
+        scopes: Sequence[str] = ALL_SCOPES,
+        client_id: str = TEST_CLIENT,
+        browser: httpx.Client | None = None,
     ) -> dict[str, Any]:
         """The authorization code flow with PKCE, as a browser and a public client would do it.
 
         authorize → login form → (consent, none for first-party clients) → code → token exchange with
-        the code verifier. Returns the token response; raises SignInRefused on a refused login.
+        the code verifier. Returns the token response; raises SignInRefused on a refused login. Pass a
+        `browser` (httpx.Client without redirects) to keep the provider's session cookies, e.g. to sign out.
         """
-        discovery = self.discovery()
+        if browser is None:
+            with httpx.Client(timeout=10, follow_redirects=False) as own:
+                return self.sign_in(username, password, scopes, client_id, own)
         verifier = secrets.token_urlsafe(48)
         state = secrets.token_urlsafe(16)
         params = {
@@ -115,23 +123,22 @@ class Idp:
             "code_challenge": create_s256_code_challenge(verifier),
             "code_challenge_method": "S256",
         }
-        with httpx.Client(timeout=10, follow_redirects=False) as browser:
-            response = browser.get(discovery["authorization_endpoint"], params=params)
-            for _ in range(10):
-                if response.is_redirect:
-                    location = urljoin(str(response.url), response.headers["location"])
-                    if location.startswith(TEST_REDIRECT_URI):
-                        return self._exchange(browser, location, state, verifier, client_id)
-                    response = browser.get(location)
-                elif response.status_code == 200 and 'name="password"' in response.text:
-                    action = f"{response.url.copy_with(query=None)}/login"
-                    response = browser.post(action, data={"username": username, "password": password})
-                    if response.status_code == 401:
-                        raise SignInRefused(username)
-                else:
-                    raise AssertionError(
-                        f"unexpected answer in the sign-in flow: {response.status_code} {response.text[:500]}"
-                    )
+        response = browser.get(self.discovery()["authorization_endpoint"], params=params)
+        for _ in range(10):
+            if response.is_redirect:
+                location = urljoin(str(response.url), response.headers["location"])
+                if location.startswith(TEST_REDIRECT_URI):
+                    return self._exchange(browser, location, state, verifier, client_id)
+                response = browser.get(location)
+            elif response.status_code == 200 and 'name="password"' in response.text:
+                action = f"{response.url.copy_with(query=None)}/login"
+                response = browser.post(action, data={"username": username, "password": password})
+                if response.status_code == 401:
+                    raise SignInRefused(username)
+            else:
+                raise AssertionError(
+                    f"unexpected answer in the sign-in flow: {response.status_code} {response.text[:500]}"
+                )
         raise AssertionError("the sign-in flow did not reach the redirect URI")
 
     def _exchange(
@@ -158,10 +165,13 @@ class Idp:
 
 
 @contextlib.contextmanager
-def private_idp(access_token_ttl: int = 3600) -> Iterator[Idp]:
-    """Starts deploy/idp/server.js on a free port with a temporary data dir, test mode and the demo users."""
+def private_idp(access_token_ttl: int = 3600, data_dir: Path | None = None, port: int | None = None) -> Iterator[Idp]:
+    """Starts deploy/idp/server.js on a free port with a temporary data dir, test mode and the demo users.
+
+    With `data_dir` (kept afterwards) and `port`, a test can restart "the same" provider.
+    """
     url = os.environ.get("DX_TEST_IDP_URL")
-    if url:
+    if url and data_dir is None:
         yield Idp(issuer=url.rstrip("/"), test_password=os.environ.get("DX_TEST_IDP_PASSWORD", ""))
         return
     dx_idp.ensure_node_modules()
@@ -170,10 +180,12 @@ def private_idp(access_token_ttl: int = 3600) -> Iterator[Idp]:
         raise RuntimeError(
             "node is not installed; the tests need it for the identity provider (apt-get install nodejs)"
         )
-    data_dir = Path(tempfile.mkdtemp(prefix="dx-idp-"))
-    port = free_port()
+    keep = data_dir is not None
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="dx-idp-"))
+    port = port or free_port()
     issuer = f"http://127.0.0.1:{port}"
     test_password = secrets.token_urlsafe(24)
+    data_dir.mkdir(parents=True, exist_ok=True)
     dx_idp.write_users(data_dir / "users.json")
     env = dict(os.environ)
     env.update(
@@ -209,4 +221,5 @@ def private_idp(access_token_ttl: int = 3600) -> Iterator[Idp]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)

@@ -159,7 +159,9 @@ def ensure_node_modules(idp_dir: Path = IDP_DIR) -> None:
 
 
 def issuer_from_env() -> str:
-    return os.environ.get("DX_IDP_ISSUER") or DEFAULT_ISSUER
+    """The local provider's issuer, as server.js derives it from the same environment."""
+    port = os.environ.get("DX_IDP_PORT")
+    return os.environ.get("DX_IDP_ISSUER") or (f"http://127.0.0.1:{port}" if port else DEFAULT_ISSUER)
 
 
 def start(env: Mapping[str, str] | None = None, run_dir: Path = RUN_DIR) -> int:
@@ -172,7 +174,12 @@ def start(env: Mapping[str, str] | None = None, run_dir: Path = RUN_DIR) -> int:
     (run_dir / "pids").mkdir(parents=True, exist_ok=True)
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     environment = dict(os.environ if env is None else env)
-    environment.setdefault("DX_IDP_DATA_DIR", str(run_dir / "idp"))
+    environment["DX_IDP_DATA_DIR"] = str(Path(environment.get("DX_IDP_DATA_DIR") or run_dir / "idp").resolve())
+    if environment.get("DX_IDP_USERS_FILE"):
+        environment["DX_IDP_USERS_FILE"] = str(Path(environment["DX_IDP_USERS_FILE"]).resolve())
+    # Test-mode logins (any role for a known password) never run outside the tests' private provider.
+    environment.pop("DX_IDP_TEST_MODE", None)
+    environment.pop("DX_IDP_TEST_PASSWORD", None)
     with (run_dir / "logs" / "idp.log").open("ab") as log:
         process = subprocess.Popen(
             [node, str(IDP_DIR / "server.js")], cwd=IDP_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT

@@ -3,8 +3,11 @@ credentials for programs, the authorization code flow with PKCE for people."""
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -13,9 +16,21 @@ from joserfc.errors import ExpiredTokenError
 from joserfc.jwk import KeySet
 
 from dx_tools.idp import demo_users
-from tests.support.idp import LOADER, REPORTS_READER, SHORT_LIVED, TEST_CLIENT, Idp, SignInRefused
+from tests.support.idp import (
+    DEMO_PASSWORD,
+    LOADER,
+    REPORTS_READER,
+    SHORT_LIVED,
+    TEST_CLIENT,
+    Idp,
+    SignInRefused,
+    private_idp,
+)
+from tests.support.system import free_port
 
 pytestmark = pytest.mark.integration
+
+SIGNED_OUT_URI = "http://127.0.0.1/test-signed-out"
 
 
 def verified(idp: Idp, token: str, now: int | None = None) -> dict[str, Any]:
@@ -162,3 +177,48 @@ def test_a_short_lived_token_expires(idp: Idp) -> None:
     time.sleep(3)
     with pytest.raises(ExpiredTokenError):
         verified(idp, token)
+
+
+def test_a_person_can_refresh_and_sign_out(idp: Idp) -> None:
+    with httpx.Client(follow_redirects=False) as browser:
+        tokens = idp.sign_in("trainee2", DEMO_PASSWORD, scopes=["dx.progress.read"], browser=browser)
+        assert tokens["refresh_token"]
+        refreshed = httpx.post(
+            idp.discovery()["token_endpoint"],
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": TEST_CLIENT},
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        claims = verified(idp, refreshed.json()["access_token"])
+        assert (claims["dx_role"], claims["scope"]) == ("trainee", "dx.progress.read")
+
+        # Signed in: a second authorization needs no password (the provider's session).
+        again = idp.sign_in("trainee2", "not-asked-for", scopes=["dx.progress.read"], browser=browser)
+        assert verified(idp, again["access_token"])["sub"] == claims["sub"]
+
+        # RP-initiated logout: confirmation page (no script), then back to the registered URI.
+        page = browser.get(
+            idp.discovery()["end_session_endpoint"],
+            params={"id_token_hint": again["id_token"], "post_logout_redirect_uri": SIGNED_OUT_URI},
+        )
+        assert page.status_code == 200
+        assert "<script" not in page.text
+        form = re.search(r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page.text, re.S)
+        assert form is not None
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
+        done = browser.post(urljoin(str(page.url), form.group(1)), data={**fields, "logout": "yes"})
+        assert done.status_code in (302, 303)
+        assert done.headers["location"].startswith(SIGNED_OUT_URI)
+
+        # Signed out: the next authorization asks for the password again.
+        with pytest.raises(SignInRefused):
+            idp.sign_in("trainee2", "not-the-password", browser=browser)
+
+
+def test_tokens_stay_valid_when_the_provider_restarts(tmp_path: Path) -> None:
+    port = free_port()
+    with private_idp(data_dir=tmp_path, port=port) as first:
+        token = first.client_token(*LOADER, scopes=["dx.ops"])
+        keys = first.jwks()
+    with private_idp(data_dir=tmp_path, port=port) as second:
+        assert second.jwks() == keys
+        assert verified(second, token)["dx_role"] == "dx_office"
