@@ -37,6 +37,11 @@ REPORTS_READER = ("dx-reports-reader", "dev-reports-secret-change-me-0123456789a
 SHORT_LIVED = ("dx-test-short", "dev-test-short-secret-0123456789abcdef")  # dx_office, tokens live 2 s
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The request header that carries an access token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 class SignInRefused(Exception):
     """The provider's login form refused the user name and password."""
 
