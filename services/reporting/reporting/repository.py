@@ -234,7 +234,7 @@ class ProjectionStore:
                  decisions = $11, completions = $12
                WHERE staff_id = $1 AND fiscal_year = $2""",
             year.staff_id, year.fiscal_year,
-            decision.kind if decision else None, decision.stage if decision else None,
+            decision.kind if decision else None, year.stage,
             decision.from_stage if decision else None, decision.decided_at if decision else None,
             decision.event_id if decision else None,
             year.completed_stage, year.completed_at, year.department_code,
