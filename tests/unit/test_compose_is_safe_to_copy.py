@@ -112,13 +112,15 @@ def test_every_image_is_pinned(compose: dict[str, Any]) -> None:
         if image is None:
             assert service["build"]["dockerfile"] == "deploy/Dockerfile", name
             continue
-        tag = image.split("@", 1)[0].rsplit(":", 1)
+        reference, _, digest = image.partition("@")
+        tag = reference.rsplit(":", 1)
         assert len(tag) == 2 and re.match(r"\d+\.\d+", tag[1]), f"{name}: {image} is not pinned to a version"
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{name}: {image} is not pinned to a digest"
     stages: set[str] = set()
     for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
         if line.startswith("FROM "):
             image, *alias = line.split()[1:]
-            assert image in stages or re.search(r":\d+\.\d+\.\d+", image), line
+            assert image in stages or re.search(r":\d+\.\d+\.\d+[^@]*@sha256:[0-9a-f]{64}$", image), line
             stages.update(alias[-1:])
     assert re.search(r"uv==\d+\.\d+\.\d+", DOCKERFILE.read_text(encoding="utf-8"))
 
