@@ -213,6 +213,31 @@ def test_each_component_is_a_hardened_deployment_of_two_or_more_replicas(manifes
         assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), f"{name}: image pinned"
 
 
+def test_a_nightly_job_dumps_every_service_with_the_backup_command_hardened_like_the_services(
+    manifests: list[Manifest],
+) -> None:
+    (cronjob,) = objects_of(manifests, "CronJob").values()
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    script = " ".join(container["args"])
+    assert "python -m dx_tools.backup dump" in script
+    assert all(service in script for service in SERVICES)
+    env = {item["name"] for item in container["env"]}
+    assert {f"DX_{service.upper()}_DATABASE_URL" for service in SERVICES} <= env
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    policies = list(objects_of(manifests, "NetworkPolicy").values())
+    peers = [peer for rule in _allowed_egress(policies, labels) for peer in rule.get("to", [])]
+    assert {json.dumps(peer.get("podSelector", {}).get("matchLabels", {})) for peer in peers} >= {
+        json.dumps({"cnpg.io/cluster": "dx-postgres"})
+    }
+    assert not any("ipBlock" in peer or "dx-rabbitmq" in json.dumps(peer) for peer in peers)
+
+
 def test_each_deployment_has_a_service_and_a_disruption_budget_that_select_its_pods(manifests: list[Manifest]) -> None:
     deployments = objects_of(manifests, "Deployment")
     budgets = objects_of(manifests, "PodDisruptionBudget")
