@@ -19,12 +19,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DX_", extra="ignore")
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/dx"
+    # A service pointed at a database (or cluster) of its own; unset, it uses `database_url`. Services share
+    # no tables, so each schema can live on its own server: DX_NOMINATION_DATABASE_URL and so on.
+    nomination_database_url: str | None = None
+    training_database_url: str | None = None
+    progression_database_url: str | None = None
+    reporting_database_url: str | None = None
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     # Each service's own broker account (and possibly its own broker); `amqp_url` when not given.
     nomination_amqp_url: str | None = None
     training_amqp_url: str | None = None
     progression_amqp_url: str | None = None
     reporting_amqp_url: str | None = None
+    pg_bin_dir: str | None = Field(None, description="where pg_dump/pg_restore are, when not on PATH (backups)")
     demo_mode: bool = Field(False, description="the demo set-up of `./dx up`: the committed demo webhook secret is allowed")
     webhook_secrets: str = Field("", description="whitespace-separated whsec_ secrets; required outside demo mode")
     exchange: str = "dx.events"
@@ -70,6 +77,11 @@ class Settings(BaseSettings):
         """The broker URL (with its own account) of one service."""
         own: str | None = getattr(self, f"{service}_amqp_url", None)
         return own or self.amqp_url
+
+    def database_url_of(self, service: str) -> str:
+        """The database of one service: `DX_<SERVICE>_DATABASE_URL`, else `DX_DATABASE_URL`."""
+        own: str | None = getattr(self, f"{service}_database_url")
+        return own or self.database_url
 
     def port_of(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
