@@ -76,7 +76,7 @@ async def test_a_refused_request_writes_one_row_with_its_code_and_changes_nothin
     assert len(rows) == 1
     row = rows[0]
     assert (row["method"], row["route"], row["status"], row["code"]) == (
-        "POST", "/api/v1/completions/waive", 403, "ROLE_NOT_PERMITTED",
+        "POST", "/api/v1/completions/waive", 403, "WAIVER_NOT_PERMITTED",
     )
     assert (row["role"], row["department_code"]) == ("department", "0101")
     assert await pool_of(client).fetchval("SELECT count(*) FROM waivers") == 0
@@ -150,7 +150,7 @@ async def test_the_offices_list_and_export_the_trail_with_filters(client: httpx.
 
     refusals = await client.get("/api/v1/audit.csv", params={"action": "/api/v1/completions/waive"}, headers=HR)
     lines = list(csv.reader(io.StringIO(refusals.content.decode("utf-8-sig"))))[1:]
-    assert [(line[4], line[5], line[10]) for line in lines] == [("department", "0101", "ROLE_NOT_PERMITTED")]
+    assert [(line[4], line[5], line[10]) for line in lines] == [("department", "0101", "WAIVER_NOT_PERMITTED")]
 
     later = await client.get("/api/v1/audit.csv", params={"from": "2999-01-01T00:00:00+09:00"}, headers=HR)
     assert len(list(csv.reader(io.StringIO(later.content.decode("utf-8-sig"))))) == 1  # the header only
