@@ -182,7 +182,8 @@ def things_app(settings: Settings) -> FastAPI:
     async def close_thing(thing_id: str, request: Request) -> None:
         request.state.caller = VerifiedCaller(Role.DX_OFFICE, subject="sub-7f3a", client_id="office-cli")
 
-    return build_service(ServiceSpec(name="things", migrations=Path("/nonexistent"), routers=[router]), settings)
+    # A service name the settings know (each has its own database URL setting); nothing else of it runs.
+    return build_service(ServiceSpec(name="nomination", migrations=Path("/nonexistent"), routers=[router]), settings)
 
 
 async def test_the_row_names_the_token_subject_and_the_target(settings: Settings) -> None:

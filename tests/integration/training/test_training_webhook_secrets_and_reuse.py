@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from dx_shared.settings import DEMO_WEBHOOK_SECRET, Settings
 from tests.conftest import TEST_WEBHOOK_SECRET
@@ -83,13 +84,12 @@ async def client(settings: Settings):  # type: ignore[no-untyped-def]
         yield client
 
 
-async def test_a_webhook_id_reused_with_another_body_is_refused_409_and_counted(
-    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_a_webhook_id_reused_with_another_body_is_refused_409_and_counted(client: httpx.AsyncClient) -> None:
     first = await deliver(client, completion_document(staff_id="A1"), msg_id="msg_reused")
     assert first.status_code == 200
     before, counted = await _records(client), _reused("webhook-id")
-    other = await deliver(client, completion_document(staff_id="A2"), msg_id="msg_reused")
+    with capture_logs() as logged:
+        other = await deliver(client, completion_document(staff_id="A2"), msg_id="msg_reused")
     assert other.status_code == 409
     assert other.headers["content-type"].startswith("application/problem+json")
     problem = other.json()
@@ -97,9 +97,8 @@ async def test_a_webhook_id_reused_with_another_body_is_refused_409_and_counted(
     assert problem["title_ja"] and problem["title"]
     assert await _records(client) == before
     assert _reused("webhook-id") == counted + 1
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    warnings = [line for line in logged if line.get("event") == "webhook_delivery_id_reused"]
-    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+    warnings = [entry for entry in logged if entry.get("event") == "webhook_delivery_id_reused"]
+    assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
     assert "A2" not in json.dumps(warnings[0])  # nothing of the body
 
 
