@@ -26,6 +26,20 @@ class Settings(BaseSettings):
     outbox_batch_size: int = 200
     outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
     outbox_retention_days: float = Field(7.0, description="published outbox rows are kept this long, then purged")
+    consumer_backoff_base: float = Field(
+        0.2, gt=0, description="first back-off (s) while a consumer waits for the database or the broker"
+    )
+    consumer_backoff_cap: float = Field(5.0, gt=0, description="longest back-off (s) between dependency probes")
+    consumer_max_strikes: int = Field(
+        10, ge=1, description="in-process retries of a message whose dependency failure recurs while it answers"
+    )
+    broker_reconnect_interval: float = Field(0.5, gt=0, description="seconds between reconnection attempts to the broker")
+    outbox_max_attempts: int = Field(10, ge=1, description="failed publishes before an outbox row moves to outbox_dead")
+    outbox_backoff_cap: float = Field(1.0, gt=0, description="longest pause (s) of the relay after a failure")
+    outbox_max_age: float = Field(
+        300.0, gt=0, description="/readyz fails when the oldest unpublished outbox row is older (s)"
+    )
+    retry_after_seconds: int = Field(5, ge=1, description="Retry-After of a 503 while a dependency is unavailable")
     pool_min_size: int = 1
     pool_max_size: int = 10
     log_level: str = "INFO"
