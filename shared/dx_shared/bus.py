@@ -61,6 +61,8 @@ def new_broker(settings: Settings, service: str) -> RabbitBroker:
         app_id=f"dx-{service}",
         log_level=logging.DEBUG,
         graceful_timeout=10.0,
+        # Short, so publishing and consuming resume within about a second of the broker answering again.
+        reconnect_interval=settings.broker_reconnect_interval,
     )
 
 
