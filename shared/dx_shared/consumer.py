@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -217,6 +218,7 @@ async def dead_letter(
     headers = dict(message.headers or {})
     headers[DEAD_LETTER_REASON_HEADER] = reason[:1000]
     headers["x-dx-original-queue"] = queue
+    headers["x-dx-dead-lettered-at"] = datetime.now(UTC).isoformat()
     if message.routing_key:
         headers["x-dx-original-routing-key"] = message.routing_key
     await broker.publish(
