@@ -79,7 +79,7 @@ async def republish(conn: asyncpg.Connection, service: str, event_id: str, *, dr
 
 async def discard(conn: asyncpg.Connection, service: str, event_id: str) -> bool:
     schema = check_schema_name(service)
-    status = await conn.execute(f'DELETE FROM "{schema}".outbox_dead WHERE event_id = $1', event_id)
+    status: str = await conn.execute(f'DELETE FROM "{schema}".outbox_dead WHERE event_id = $1', event_id)
     gone = status.split()[-1] != "0"
     if gone:
         log.warning("outbox_dead_discarded", service=service, event_id=event_id, operator=getpass.getuser())
