@@ -294,6 +294,7 @@ async def consume(
     EVENTS_CONSUMED.labels(service, queue, event_type, outcome).inc()
     if outcome == "dead_lettered":
         log.warning("event_dead_lettered", queue=queue, message_id=message.message_id, reason=(reason or "")[:300])
+        strikes = 0
         while True:
             try:
                 await dead_letter(broker, settings, queue, message, reason or "unprocessable")
@@ -302,8 +303,15 @@ async def consume(
                 if unavailable_dependency(exc) is None:
                     raise
                 log.warning("dead_letter_held", queue=queue, message_id=message.message_id, error=type(exc).__name__)
-                if await gates.broker.hold():
-                    await asyncio.sleep(backoff_delay(1, base=settings.consumer_backoff_base, cap=1.0))
+                answered_at_once = await gates.broker.hold()
+                verdict = after_dependency_failure(
+                    strikes=strikes, answered_at_once=answered_at_once, max_strikes=settings.consumer_max_strikes
+                )
+                strikes = verdict.strikes
+                if not verdict.retry_in_process:
+                    raise  # left unacked: the broker redelivers it when the channel closes
+                if answered_at_once:
+                    await asyncio.sleep(backoff_delay(strikes, base=settings.consumer_backoff_base, cap=1.0))
     else:
         log.debug("event_" + outcome, queue=queue, event_id=event.id if event else None)
     await _settle(message.ack(), queue, message)
