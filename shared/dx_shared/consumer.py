@@ -205,7 +205,7 @@ def new_gates(settings: Settings, broker: RabbitBroker, service: str) -> Gates:
     base, cap = settings.consumer_backoff_base, settings.consumer_backoff_cap
     return Gates(
         database=DependencyGate(
-            Dependency.DATABASE, database_probe(settings.database_url), service=service, base=base, cap=cap
+            Dependency.DATABASE, database_probe(settings.database_url_of(service)), service=service, base=base, cap=cap
         ),
         broker=DependencyGate(Dependency.BROKER, broker_probe(broker), service=service, base=base, cap=cap),
     )

@@ -114,7 +114,7 @@ class OutboxRelay:
 
     async def _listen(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(
-            self._settings.database_url,
+            self._settings.database_url_of(self._service),
             timeout=5.0,
             server_settings={"application_name": listener_application_name(self._service)},
         )

@@ -87,7 +87,7 @@ async def discard(conn: asyncpg.Connection, service: str, event_id: str) -> bool
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database_url_of(args.service))
     try:
         if args.command == "list":
             count, age = await waiting(conn, args.service)
