@@ -87,7 +87,8 @@ async def discard(conn: asyncpg.Connection, service: str, event_id: str) -> bool
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.database_url_of(args.service))
+    own: str | None = getattr(settings, f"{args.service}_database_url", None)
+    conn = await asyncpg.connect(own or settings.database_url)
     try:
         if args.command == "list":
             count, age = await waiting(conn, args.service)
