@@ -83,3 +83,23 @@ async def _inbox_has(settings: Settings, schema: str, count: int) -> bool:
         return await _inbox_count(settings, schema) >= count
     except (OSError, asyncpg.PostgresError):
         return False
+
+
+async def test_a_deadlock_that_recurs_while_the_database_answers_is_retried_boundedly_then_dead_lettered(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(update={"consumer_max_strikes": 3, "delivery_limit": 2})
+    queue = f"{settings.queue_prefix}toy.events"
+    after = nominated("S-AFTER-DEADLOCK")
+    async with running_app(toy_service.create_app, settings):
+        await publish_event(settings, nominated("S-DEADLOCK-1"))
+        await publish_event(settings, after)
+
+        async def dead() -> bool:
+            return await queue_depth(settings, f"{queue}.dlq") == 1
+
+        await wait_until(dead, timeout=60)
+        await wait_until(lambda: _applied(settings, 1), timeout=30)
+    attempts = toy_service.DEADLOCKS["S-DEADLOCK-1"]
+    assert 3 * 2 <= attempts <= 3 * 3, f"strikes x deliveries expected, saw {attempts}"
+    assert await effects(settings) == [after.id], "the queue moved on"
