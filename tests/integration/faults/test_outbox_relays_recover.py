@@ -19,7 +19,7 @@ from dx_shared.envelope import CloudEvent
 from dx_shared.outbox import enqueue, listener_application_name
 from dx_shared.settings import Settings
 from tests.integration.shared import toy_service
-from tests.integration.shared.test_messaging import nominated
+from tests.integration.shared.test_messaging import nominated, wait_until
 from tests.support import BusProbe, running_app
 from tests.support.postgres import PrivatePostgres
 from tests.support.proxy import CuttableProxy, through
@@ -53,6 +53,16 @@ async def _listeners(settings: Settings) -> int:
         await conn.close()
 
 
+async def _marked_published(settings: Settings, event: CloudEvent) -> bool:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return bool(
+            await conn.fetchval("SELECT published_at IS NOT NULL FROM toy.outbox WHERE event_id = $1", event.id)
+        )
+    finally:
+        await conn.close()
+
+
 async def _published_within(probe: BusProbe, event: CloudEvent, seconds: float, since: float) -> float:
     await probe.wait_for(lambda events: any(seen.id == event.id for seen in events), timeout=seconds + 5)
     return time.monotonic() - since
@@ -66,6 +76,7 @@ async def test_after_a_database_restart_the_next_committed_event_is_published_on
     async with BusProbe(settings, ["nomination.#"]) as probe, running_app(toy_service.create_app, settings):
         committed = await _commit(settings, first)
         assert await _published_within(probe, first, 1.0, committed) < 1.0
+        await wait_until(lambda: _marked_published(settings, first), timeout=10)
         assert await _listeners(settings) == 1
 
         await asyncio.to_thread(private_pg.stop, "fast")
