@@ -171,6 +171,14 @@ class RabbitCluster:
         rows = json.loads(self.ctl(self.running[0], "list_queues", "-p", vhost, "name", "messages", "--formatter", "json"))
         return {row["name"]: int(row["messages"]) for row in rows}
 
+    def connections_by_node(self) -> dict[str, int]:
+        """How many client connections each running node holds."""
+        rows = json.loads(self.ctl(self.running[0], "list_connections", "node", "--formatter", "json"))
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["node"]] = counts.get(row["node"], 0) + 1
+        return counts
+
     def kill(self, node: Node) -> None:
         """SIGKILLs the node's Erlang VM: a crash, not a shutdown."""
         pid = node.pid()
