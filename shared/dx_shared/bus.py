@@ -20,6 +20,7 @@ from typing import Any, cast
 from aio_pika import RobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from yarl import URL
 
 from dx_shared.envelope import CONTENT_TYPE
@@ -123,6 +124,8 @@ def new_broker(settings: Settings, service: str) -> RabbitBroker:
         graceful_timeout=10.0,
         timeout=10.0,
         reconnect_interval=settings.broker_reconnect_interval,
+        # Spans for consuming and publishing, with the W3C trace context in the AMQP headers.
+        middlewares=[RabbitTelemetryMiddleware()],
     )
     # RabbitBroker passes these keyword arguments to aio-pika's `connect_robust`, which builds the
     # connection with `connection_class`.

@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error   text
 );
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
+-- The W3C trace context of the request or handler that committed the event; the relay publishes in it.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text;
 """
 
 

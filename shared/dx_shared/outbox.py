@@ -21,6 +21,7 @@ from dx_shared.envelope import CloudEvent
 from dx_shared.logging import get_logger
 from dx_shared.metrics import EVENTS_PUBLISHED, OUTBOX_FAILURES, OUTBOX_PENDING
 from dx_shared.settings import Settings
+from dx_shared.tracing import current_traceparent, outbox_parent
 
 log = get_logger(__name__)
 
@@ -42,23 +43,25 @@ def notify_channel(schema: str) -> str:
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent) -> None:
     """Adds the event to the outbox of the schema on the connection's search_path (the service's own)."""
     await conn.execute(
-        "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING seq)"
+        "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id, traceparent)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING seq)"
         " SELECT pg_notify('dx_outbox_' || current_schema(), '') FROM added",
         event.id,
         _routing_key_of(event),
         event.to_bytes(),
         event.correlationid,
+        current_traceparent(),
     )
 
 
 async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
     if not events:
         return
+    traceparent = current_traceparent()
     await conn.executemany(
-        "INSERT INTO outbox (event_id, routing_key, body, correlation_id) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO outbox (event_id, routing_key, body, correlation_id, traceparent) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (event_id) DO NOTHING",
-        [(event.id, _routing_key_of(event), event.to_bytes(), event.correlationid) for event in events],
+        [(event.id, _routing_key_of(event), event.to_bytes(), event.correlationid, traceparent) for event in events],
     )
     await conn.execute("SELECT pg_notify('dx_outbox_' || current_schema(), '')")
 
@@ -127,31 +130,30 @@ class OutboxRelay:
             # A short pause after a wake-up lets the rows of concurrent requests share one batch.
             await asyncio.sleep(_BATCH_WINDOW)
 
+    async def _publish(self, row: asyncpg.Record) -> None:
+        # Each row is published in the trace of the request or handler that committed it.
+        with outbox_parent(row["traceparent"]):
+            await publish_event_bytes(
+                self._broker,
+                self._settings,
+                body=bytes(row["body"]),
+                routing_key=row["routing_key"],
+                event_id=row["event_id"],
+                correlation_id=row["correlation_id"],
+            )
+
     async def publish_batch(self) -> int:
         """Publishes up to one batch; returns how many rows were confirmed and marked."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT seq, event_id, routing_key, body, correlation_id FROM outbox"
+                "SELECT seq, event_id, routing_key, body, correlation_id, traceparent FROM outbox"
                 " WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._settings.outbox_batch_size,
             )
             if not rows:
                 OUTBOX_PENDING.labels(self._service).set(0)
                 return 0
-            results = await asyncio.gather(
-                *(
-                    publish_event_bytes(
-                        self._broker,
-                        self._settings,
-                        body=bytes(row["body"]),
-                        routing_key=row["routing_key"],
-                        event_id=row["event_id"],
-                        correlation_id=row["correlation_id"],
-                    )
-                    for row in rows
-                ),
-                return_exceptions=True,
-            )
+            results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
             confirmed = [row["seq"] for row, result in zip(rows, results, strict=True) if result is None]
             failed = [
                 (row["seq"], repr(result)[:500])

@@ -52,10 +52,13 @@ class Node:
         return self.base / "node.pid"
 
     def pid(self) -> int | None:
+        """The node's Erlang VM, only while that process is still this node (a pid can be reused)."""
         try:
-            return int(self.pid_file.read_text().strip())
+            pid = int(self.pid_file.read_text().strip())
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return None
+        return pid if f"RABBITMQ_NODENAME={self.name}".encode() in environment else None
 
 
 class RabbitCluster:
@@ -183,7 +186,7 @@ class RabbitCluster:
         """SIGKILLs the node's Erlang VM: a crash, not a shutdown."""
         pid = node.pid()
         if pid is None:
-            raise RuntimeError(f"no pid file for {node.name}")
+            raise RuntimeError(f"{node.name} is not running")
         os.kill(pid, signal.SIGKILL)
         self.killed.append(node)
         deadline = time.monotonic() + 30
