@@ -19,7 +19,7 @@ NODES = "amqp://u:p@rabbit-0:5672/dx\n amqp://u:p@rabbit-1:5672/dx  amqp://u:p@r
 def test_the_broker_url_may_list_the_nodes_of_a_cluster() -> None:
     settings = Settings(amqp_url=NODES)
     assert settings.amqp_urls == [f"amqp://u:p@rabbit-{n}:5672/dx" for n in range(3)]
-    assert Settings().amqp_urls == ["amqp://guest:guest@127.0.0.1:5672/"]
+    assert Settings(amqp_url="amqp://guest:guest@127.0.0.1:5672/").amqp_urls == ["amqp://guest:guest@127.0.0.1:5672/"]
 
 
 def test_the_broker_connects_through_the_cluster_connection_with_every_address() -> None:
