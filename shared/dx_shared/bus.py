@@ -108,8 +108,7 @@ class ClusterConnection(RobustConnection):
             else:
                 self._was_connected = True
                 return
-        assert failure is not None
-        raise failure
+        raise failure or RuntimeError("no broker address to connect to")
 
 
 _connect_transport = RobustConnection._RobustConnection__connect_transport  # type: ignore[attr-defined]

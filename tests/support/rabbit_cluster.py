@@ -175,11 +175,13 @@ class RabbitCluster:
         return {row["name"]: int(row["messages"]) for row in rows}
 
     def connections_by_node(self) -> dict[str, int]:
-        """How many client connections each running node holds."""
-        rows = json.loads(self.ctl(self.running[0], "list_connections", "node", "--formatter", "json"))
+        """How many client connections each running node holds (told apart by the AMQP port they reached)."""
+        rows = json.loads(self.ctl(self.running[0], "list_connections", "port", "--formatter", "json"))
+        by_port = {node.amqp_port: node.name for node in self.nodes}
         counts: dict[str, int] = {}
         for row in rows:
-            counts[row["node"]] = counts.get(row["node"], 0) + 1
+            name = by_port.get(int(row["port"]), str(row["port"]))
+            counts[name] = counts.get(name, 0) + 1
         return counts
 
     def kill(self, node: Node) -> None:
