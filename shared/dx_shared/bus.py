@@ -12,6 +12,7 @@ then restore the consumers on the new node. Quorum queues are replicated to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -130,6 +131,20 @@ def new_broker(settings: Settings, service: str) -> RabbitBroker:
     # connection with `connection_class`.
     broker._connection_kwargs["connection_class"] = functools.partial(ClusterConnection, cluster=urls)
     return broker
+
+
+async def renew_publishing_channel(broker: RabbitBroker) -> None:
+    """Replaces the server side of the channel the broker publishes on (same aio-pika object).
+
+    On RabbitMQ 3.10, a channel whose first publish to a quorum queue comes while the queue's recorded
+    leader is a node that just died asks that dead node, gives up, and nacks every later publish to the
+    queue for the channel's lifetime. A new channel asks again and finds the new leader, so the outbox
+    relay calls this when the broker nacks its publishes.
+    """
+    channel = await broker.config.channel_manager.get_channel()
+    with contextlib.suppress(Exception):
+        await channel.close()
+    await channel.reopen()
 
 
 async def declare_topology(broker: RabbitBroker, settings: Settings, bindings: Mapping[str, Iterable[str]]) -> None:

@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 import asyncpg
+from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
 
-from dx_shared.bus import publish_event_bytes
+from dx_shared.bus import publish_event_bytes, renew_publishing_channel
 from dx_shared.envelope import CloudEvent
 from dx_shared.logging import get_logger
 from dx_shared.metrics import EVENTS_PUBLISHED, OUTBOX_FAILURES, OUTBOX_PENDING
@@ -167,6 +168,11 @@ class OutboxRelay:
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1", failed
                 )
         EVENTS_PUBLISHED.labels(self._service).inc(len(confirmed))
+        if any(isinstance(result, DeliveryError) for result in results):
+            # The broker refused (nacked) publishes: after a node loss this can stick to the channel.
+            log.warning("outbox_publishes_nacked", rows=len(failed))
+            with contextlib.suppress(Exception):
+                await renew_publishing_channel(self._broker)
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(rows)} outbox events were not confirmed: {failed[0][1]}")
         return len(confirmed)

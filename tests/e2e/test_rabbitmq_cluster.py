@@ -2,11 +2,11 @@
 killed while completions flow (issue 13).
 
 The services are given the three nodes' addresses (DX_AMQP_URL) and replicate each quorum queue to all
-three (DX_QUORUM_INITIAL_GROUP_SIZE=3). Half of the completions are posted, the node that leads the most
-consumer queues is SIGKILLed, the other half is posted while the services fail over. Then: every
-accepted completion is reflected exactly once (plan report, reporting's event log, progression's
-decisions), no dead-letter queue holds anything, and every service is ready again on the surviving
-nodes. The figures are written to test-artifacts/rabbitmq-cluster-figures.json.
+three (DX_QUORUM_INITIAL_GROUP_SIZE=3). Completions are posted as a steady stream; a third of the way in,
+the node that leads the most consumer queues is SIGKILLed while they are being posted and relayed, and
+the rest follow while the services fail over. Then: every accepted completion is reflected exactly once
+(plan report, reporting's event log, progression's decisions), no dead-letter queue holds anything, and
+every service is ready again on the surviving nodes. The figures are written to test-artifacts/rabbitmq-cluster-figures.json.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ PEOPLE = [f"27{n:05d}" for n in range(1, 81)]
 
 @pytest.fixture
 def cluster() -> Iterator[RabbitCluster]:
-    with rabbit_cluster(3) as running:
+    with rabbit_cluster(3, keep_logs=ARTIFACTS / "e2e-cluster-logs" / "rabbitmq") as running:
         yield running
 
 
@@ -97,10 +97,12 @@ async def _prepare(system: RunningSystem, http: httpx.AsyncClient) -> None:
     await asyncio.gather(*(nominate(person) for person in PEOPLE))
 
 
-async def _complete(system: RunningSystem, http: httpx.AsyncClient, people: list[str]) -> list[str]:
-    """Posts one signed completion per person, a few at a time; returns the people whose post was accepted."""
-    accepted: list[str] = []
-    gate = asyncio.Semaphore(4)
+async def _complete(
+    system: RunningSystem, http: httpx.AsyncClient, people: list[str], accepted: list[str], milestone: asyncio.Event
+) -> None:
+    """Posts one signed completion per person, a few at a time, adding to `accepted` each one answered 200;
+    sets `milestone` when a third of them are accepted."""
+    gate = asyncio.Semaphore(2)
 
     async def one(person: str) -> None:
         body = json.dumps(
@@ -114,11 +116,13 @@ async def _complete(system: RunningSystem, http: httpx.AsyncClient, people: list
         headers = sign_webhook(system.settings.webhook_secret_list[0], body, msg_id=f"msg_cluster_{person}")
         async with gate:
             response = await http.post(system.url("training", "/webhooks/elearning"), content=body, headers=headers)
+            await asyncio.sleep(0.1)  # a steady stream, so that the kill lands while messages are in flight
         if response.status_code == 200:
             accepted.append(person)
+            if len(accepted) >= len(people) // 3:
+                milestone.set()
 
     await asyncio.gather(*(one(person) for person in people))
-    return accepted
 
 
 async def _plan_cell(system: RunningSystem, http: httpx.AsyncClient) -> dict[str, Any]:
@@ -163,19 +167,24 @@ async def test_killing_the_node_that_leads_the_consumer_queues_loses_and_duplica
         assert sum(led.values()) == len(consumer_queues), f"every consumer queue is a quorum queue: {leaders}"
         victim = cluster.node_named(led.most_common(1)[0][0])
 
-        half = len(PEOPLE) // 2
-        accepted = await _complete(system, http, PEOPLE[:half])
         connected_before = await asyncio.to_thread(cluster.connections_by_node)
-        await asyncio.to_thread(cluster.kill, victim)
+        accepted: list[str] = []
+        a_third_in = asyncio.Event()
+        posting = asyncio.create_task(_complete(system, http, PEOPLE, accepted, a_third_in))
+        await asyncio.wait_for(a_third_in.wait(), timeout=120)
         killed_at = time.monotonic()
-        accepted += await _complete(system, http, PEOPLE[half:])
+        accepted_before_kill = len(accepted)
+        await asyncio.to_thread(cluster.kill, victim)  # while completions are being posted and relayed
+        await posting
 
         deadline = killed_at + 180
         while True:
             cell = await _plan_cell(system, http)
             if cell["entered"] == len(PEOPLE) and cell["completed"] == len(accepted):
                 break
-            assert time.monotonic() < deadline, f"the plan report shows {cell} 180 s after the kill"
+            if time.monotonic() > deadline:
+                diagnostics = await asyncio.to_thread(cluster.diagnostics)
+                raise AssertionError(f"the plan report shows {cell} 180 s after the kill\n{diagnostics}")
             await asyncio.sleep(0.5)
         recovered_in = time.monotonic() - killed_at
 
@@ -202,6 +211,7 @@ async def test_killing_the_node_that_leads_the_consumer_queues_loses_and_duplica
         "consumer_queues_it_led": led[victim.name],
         "completions_posted": len(PEOPLE),
         "completions_accepted": len(accepted),
+        "accepted_before_the_kill": accepted_before_kill,
         "seconds_from_kill_to_every_completion_reported": round(recovered_in, 1),
         "reported_completed": cell["completed"],
         "lost": len(set(accepted) - set(session_completed)),

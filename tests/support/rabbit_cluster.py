@@ -64,7 +64,8 @@ class Node:
 class RabbitCluster:
     """Three (or `size`) nodes joined into one cluster; `urls` lists their AMQP addresses."""
 
-    def __init__(self, size: int = 3) -> None:
+    def __init__(self, size: int = 3, keep_logs: Path | None = None) -> None:
+        self._keep_logs = keep_logs
         sbin = server_scripts()
         if sbin is None:
             raise RuntimeError("the RabbitMQ server scripts are not installed")
@@ -174,6 +175,21 @@ class RabbitCluster:
         rows = json.loads(self.ctl(self.running[0], "list_queues", "-p", vhost, "name", "messages", "--formatter", "json"))
         return {row["name"]: int(row["messages"]) for row in rows}
 
+    def diagnostics(self) -> str:
+        """The queues' state and the nodes' alarms, for a failure message."""
+        parts = []
+        with contextlib.suppress(Exception):
+            parts.append(
+                self.ctl(
+                    self.running[0], "list_queues", "name", "type", "leader", "members", "online", "state",
+                    "messages", "--formatter", "json", check=False,
+                )
+            )
+        for node in self.running:
+            with contextlib.suppress(Exception):
+                parts.append(self.ctl(node, "eval", "rabbit_alarm:get_alarms().", check=False))
+        return "\n".join(parts)
+
     def connections_by_node(self) -> dict[str, int]:
         """How many client connections each running node holds (told apart by the AMQP port they reached)."""
         rows = json.loads(self.ctl(self.running[0], "list_connections", "port", "--formatter", "json"))
@@ -185,19 +201,21 @@ class RabbitCluster:
         return counts
 
     def kill(self, node: Node) -> None:
-        """SIGKILLs the node's Erlang VM: a crash, not a shutdown."""
+        """SIGKILLs the node's Erlang VM (a crash, not a shutdown) and waits until it has stopped running."""
         pid = node.pid()
         if pid is None:
             raise RuntimeError(f"{node.name} is not running")
         os.kill(pid, signal.SIGKILL)
         self.killed.append(node)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
                 return
-            time.sleep(0.1)
+            if state in ("Z", "X"):  # dead; its parent has not reaped it yet
+                return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stops every node (a kill when `stop` does not answer) and removes the cluster's folders."""
@@ -211,12 +229,17 @@ class RabbitCluster:
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+        if self._keep_logs is not None:
+            shutil.rmtree(self._keep_logs, ignore_errors=True)
+            for node in self.nodes:
+                shutil.copytree(node.base / "log", self._keep_logs / node.name, dirs_exist_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def rabbit_cluster(size: int = 3) -> Iterator[RabbitCluster]:
-    cluster = RabbitCluster(size)
+def rabbit_cluster(size: int = 3, keep_logs: Path | None = None) -> Iterator[RabbitCluster]:
+    """A started cluster, stopped and removed afterwards (its nodes' logs copied to `keep_logs` if given)."""
+    cluster = RabbitCluster(size, keep_logs)
     try:
         cluster.start()
         yield cluster

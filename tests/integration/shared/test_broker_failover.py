@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dx_shared.bus import renew_publishing_channel
 from dx_shared.outbox import enqueue
 from dx_shared.settings import Settings
 from tests.integration.shared import toy_service
@@ -82,3 +83,18 @@ async def test_consumers_and_the_relay_move_to_another_node_when_theirs_dies(set
     finally:
         await first.cut()
         await second.cut()
+
+
+async def test_the_relay_publishes_on_after_its_channel_is_renewed(settings: Settings) -> None:
+    """What the relay does when the broker nacks its publishes (RabbitMQ 3.10 after a node loss)."""
+    async with running_app(toy_service.create_app, settings) as client:
+        broker = client.app.state.broker  # type: ignore[attr-defined]
+        channel = await broker.config.channel_manager.get_channel()
+        underlay = await channel.get_underlay_channel()
+        await renew_publishing_channel(broker)
+        assert channel is await broker.config.channel_manager.get_channel(), "FastStream keeps its channel object"
+        assert await channel.get_underlay_channel() is not underlay and not channel.is_closed, "on a new channel"
+        event = nominated("S-RENEWED")
+        async with pool_of(client).acquire() as conn, conn.transaction():
+            await enqueue(conn, event)
+        assert await _wait_for_effects(settings, {event.id}) == [event.id]
