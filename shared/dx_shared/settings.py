@@ -74,7 +74,7 @@ class Settings(BaseSettings):
 
     def database_url_of(self, service: str) -> str:
         """The database of one service: `DX_<SERVICE>_DATABASE_URL`, else `DX_DATABASE_URL`."""
-        own: str | None = getattr(self, f"{service}_database_url", None)
+        own: str | None = getattr(self, f"{service}_database_url")
         return own or self.database_url
 
     def port_of(self, service: str) -> int:

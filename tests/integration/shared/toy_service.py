@@ -44,8 +44,15 @@ async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.Trainee
 SUBSCRIPTION = Subscription(purpose="events", events=[c.TraineeNominated], handler=handle)
 
 
+class ToySettings(Settings):
+    """The settings with the toy's own database setting (`DX_TOY_DATABASE_URL`, unset: DX_DATABASE_URL)."""
+
+    toy_database_url: str | None = None
+
+
 def create_app(settings: Settings) -> FastAPI:
-    return build_service(ServiceSpec(name="toy", migrations=MIGRATIONS, subscriptions=[SUBSCRIPTION]), settings)
+    toy_settings = ToySettings(**settings.model_dump())
+    return build_service(ServiceSpec(name="toy", migrations=MIGRATIONS, subscriptions=[SUBSCRIPTION]), toy_settings)
 
 
 def main() -> None:
