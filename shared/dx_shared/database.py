@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS outbox_dead (
     last_error     text,
     dead_at        timestamptz NOT NULL DEFAULT now()
 );
+-- The W3C trace context of the request or handler that committed the event; the relay publishes in it.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text;
 """
 
 

@@ -13,14 +13,16 @@ import contextlib
 import time
 
 import asyncpg
+from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
 
-from dx_shared.bus import publish_event_bytes
+from dx_shared.bus import publish_event_bytes, renew_publishing_channel
 from dx_shared.envelope import CloudEvent
 from dx_shared.faults import backoff_delay
 from dx_shared.logging import get_logger
 from dx_shared.metrics import EVENTS_PUBLISHED, OUTBOX_DEAD, OUTBOX_FAILURES, OUTBOX_OLDEST_AGE, OUTBOX_PENDING
 from dx_shared.settings import Settings
+from dx_shared.tracing import current_traceparent, outbox_parent
 
 log = get_logger(__name__)
 
@@ -50,23 +52,25 @@ def listener_application_name(service: str) -> str:
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent) -> None:
     """Adds the event to the outbox of the schema on the connection's search_path (the service's own)."""
     await conn.execute(
-        "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING seq)"
+        "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id, traceparent)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING seq)"
         " SELECT pg_notify('dx_outbox_' || current_schema(), '') FROM added",
         event.id,
         _routing_key_of(event),
         event.to_bytes(),
         event.correlationid,
+        current_traceparent(),
     )
 
 
 async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
     if not events:
         return
+    traceparent = current_traceparent()
     await conn.executemany(
-        "INSERT INTO outbox (event_id, routing_key, body, correlation_id) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO outbox (event_id, routing_key, body, correlation_id, traceparent) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (event_id) DO NOTHING",
-        [(event.id, _routing_key_of(event), event.to_bytes(), event.correlationid) for event in events],
+        [(event.id, _routing_key_of(event), event.to_bytes(), event.correlationid, traceparent) for event in events],
     )
     await conn.execute("SELECT pg_notify('dx_outbox_' || current_schema(), '')")
 
@@ -201,11 +205,23 @@ class OutboxRelay:
             # A short pause after a wake-up lets the rows of concurrent requests share one batch.
             await asyncio.sleep(_BATCH_WINDOW)
 
+    async def _publish(self, row: asyncpg.Record) -> None:
+        # Each row is published in the trace of the request or handler that committed it.
+        with outbox_parent(row["traceparent"]):
+            await publish_event_bytes(
+                self._broker,
+                self._settings,
+                body=bytes(row["body"]),
+                routing_key=row["routing_key"],
+                event_id=row["event_id"],
+                correlation_id=row["correlation_id"],
+            )
+
     async def publish_batch(self) -> int:
         """Publishes up to one batch; returns how many rows were confirmed and marked."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT seq, event_id, routing_key, body, correlation_id, attempts FROM outbox"
+                "SELECT seq, event_id, routing_key, body, correlation_id, attempts, traceparent FROM outbox"
                 " WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._settings.outbox_batch_size,
             )
@@ -229,20 +245,15 @@ class OutboxRelay:
             if confirmed:
                 await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", confirmed)
         EVENTS_PUBLISHED.labels(self._service).inc(len(confirmed))
+        if any(isinstance(result, DeliveryError) for result in results):
+            # The broker refused (nacked) publishes: after a node loss this can stick to the channel.
+            log.warning("outbox_publishes_nacked", rows=sum(isinstance(r, DeliveryError) for r in results))
+            with contextlib.suppress(Exception):
+                await renew_publishing_channel(self._broker)
         if errors:
             first = next(iter(errors.values()))
             raise RuntimeError(f"{len(errors)} of {len(rows)} outbox events were not confirmed: {first!r}"[:600])
         return len(confirmed)
-
-    async def _publish(self, row: asyncpg.Record) -> None:
-        await publish_event_bytes(
-            self._broker,
-            self._settings,
-            body=bytes(row["body"]),
-            routing_key=row["routing_key"],
-            event_id=row["event_id"],
-            correlation_id=row["correlation_id"],
-        )
 
     async def _broker_answers(self) -> bool:
         try:

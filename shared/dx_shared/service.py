@@ -2,7 +2,7 @@
 
 `build_service` wires settings, logging, the asyncpg pool (search_path = the service's schema),
 migrations, the broker and its topology, the subscribers, the outbox relay, the correlation-id
-middleware, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`.
+middleware, tracing (dx_shared.tracing), problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from dx_shared.metrics import HTTP_REQUESTS, OUTBOX_OLDEST_AGE
 from dx_shared.outbox import OutboxRelay, oldest_unpublished_age
 from dx_shared.problems import install_problem_handlers, problem_response
 from dx_shared.settings import Settings, get_settings
+from dx_shared.tracing import configure_tracing, instrument_http, shutdown_tracing
 from dx_shared.uploads import too_large
 
 log = get_logger(__name__)
@@ -156,6 +157,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, settings.log_json)
+        configure_tracing(spec.name)
         database_url = settings.database_url_of(spec.name)
         await ensure_database(database_url)
         pool = await create_pool(
@@ -186,6 +188,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             await gates.close()
             await pool.close()
             log.info("service_stopped")
+            shutdown_tracing()
 
     app = FastAPI(
         title=spec.title or f"dx-talent {spec.name}",
@@ -209,6 +212,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     )
     install_problem_handlers(app)
     app.add_middleware(CorrelationMiddleware, service=spec.name, max_body=settings.max_upload_bytes)
+    instrument_http(app)
     app.include_router(_operations_router(spec.name, settings))
     for router in spec.routers:
         app.include_router(router)

@@ -57,6 +57,9 @@ def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, s
             "PYTHONPATH": str(ROOT),
         }
     )
+    if settings.quorum_initial_group_size is not None:
+        env["DX_QUORUM_INITIAL_GROUP_SIZE"] = str(settings.quorum_initial_group_size)
+    env["DX_BROKER_RECONNECT_INTERVAL"] = str(settings.broker_reconnect_interval)
     for service in SERVICES:
         env[f"DX_{service.upper()}_DATABASE_URL"] = settings.database_url_of(service)
     for service, port in ports.items():
