@@ -51,9 +51,14 @@ def dead_letter_exchange(settings: Settings) -> RabbitExchange:
 
 
 def _replication(settings: Settings | None) -> dict[str, Any]:
-    if settings is None or settings.quorum_initial_group_size is None:
-        return {}
-    return {"x-quorum-initial-group-size": settings.quorum_initial_group_size}
+    """Queue arguments from settings: the quorum group size, and an expiry for throw-away queues."""
+    arguments: dict[str, Any] = {}
+    if settings is not None and settings.quorum_initial_group_size is not None:
+        arguments["x-quorum-initial-group-size"] = settings.quorum_initial_group_size
+    if settings is not None and settings.queue_expires_ms is not None:
+        # Each quorum queue holds a few of the broker's file handles until it is deleted.
+        arguments["x-expires"] = settings.queue_expires_ms
+    return arguments
 
 
 def consumer_queue(settings: Settings, name: str) -> RabbitQueue:

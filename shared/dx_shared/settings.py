@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     dead_letter_exchange: str = "dx.dead-letter"
     queue_prefix: str = Field("", description="prepended to queue names; lets test runs share a vhost")
     delivery_limit: int = Field(5, ge=1, description="deliveries before a failing message is dead-lettered")
+    queue_expires_ms: int | None = Field(
+        None, gt=0, description="delete a queue unused this long (throw-away test and benchmark queues only)"
+    )
     quorum_initial_group_size: int | None = Field(
         None, ge=1, description="replicas of each new quorum queue (3 on a 3-node cluster); unset = the broker's default"
     )

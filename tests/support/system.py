@@ -51,6 +51,7 @@ def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, s
             "DX_EXCHANGE": settings.exchange,
             "DX_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
             "DX_QUEUE_PREFIX": settings.queue_prefix,
+            **({"DX_QUEUE_EXPIRES_MS": str(settings.queue_expires_ms)} if settings.queue_expires_ms else {}),
             "DX_WEBHOOK_SECRETS": settings.webhook_secrets,
             "DX_OUTBOX_POLL_INTERVAL": "0.5",
             "DX_LOG_LEVEL": "INFO",
