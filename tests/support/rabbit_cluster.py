@@ -5,7 +5,8 @@ to the `rabbitmq` user), with a name of its own (`dxc<n>-<tag>@localhost`), its 
 distribution ports from the free-port helper, its own data and log folders and a config file listening
 on 127.0.0.1 only. The nodes and `rabbitmqctl` share one `HOME` whose `.erlang.cookie` is private to
 this cluster. The shared node `rabbit@<hostname>` is never touched. `stop` stops every node and
-removes every folder.
+removes every folder. `private_rabbit()` is a cluster of one node, which `stop_node` / `start_node` can
+shut down and boot again on the same ports and data (its durable queues and messages survive).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class RabbitCluster:
         cookie.chmod(0o400)
         self.nodes = [self._node(index) for index in range(1, size + 1)]
         self.killed: list[Node] = []
+        self.stopped: list[Node] = []
 
     def _node(self, index: int) -> Node:
         name = f"dxc{index}-{self._tag}@localhost"
@@ -120,7 +122,7 @@ class RabbitCluster:
 
     @property
     def running(self) -> list[Node]:
-        return [node for node in self.nodes if node not in self.killed]
+        return [node for node in self.nodes if node not in self.killed and node not in self.stopped]
 
     def node_named(self, name: str) -> Node:
         return next(node for node in self.nodes if node.name == name)
@@ -138,20 +140,23 @@ class RabbitCluster:
             raise RuntimeError(f"rabbitmqctl -n {node.name} {' '.join(args)} failed: {done.stderr or done.stdout}")
         return done.stdout
 
+    def _boot(self, node: Node) -> None:
+        subprocess.run(
+            [str(self._sbin / "rabbitmq-server"), "-detached"],
+            env=node.env,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+
     def start(self) -> None:
         """Starts every node, waits for each, then joins the others to the first."""
         for node in self.nodes:
-            subprocess.run(
-                [str(self._sbin / "rabbitmq-server"), "-detached"],
-                env=node.env,
-                capture_output=True,
-                timeout=60,
-                check=True,
-            )
+            self._boot(node)
         for node in self.nodes:
             # `wait` waits for the pid file, the distribution and the applications of a node just started;
             # `await_startup` alone refuses a node that is not registered yet.
-            self.ctl(node, "wait", str(node.pid_file), "--timeout", "120", timeout=150)
+            self.await_node(node)
         first = self.nodes[0]
         for node in self.nodes[1:]:
             self.ctl(node, "stop_app")
@@ -217,10 +222,25 @@ class RabbitCluster:
                 return
             time.sleep(0.05)
 
+    def stop_node(self, node: Node) -> None:
+        """Shuts the node down (its Erlang VM exits, so every client connection drops); keeps its data."""
+        self.ctl(node, "stop", str(node.pid_file), timeout=90)
+        self.stopped.append(node)
+
+    def start_node(self, node: Node) -> None:
+        """Boots a node `stop_node` shut down, on the same ports and data; returns without waiting for it."""
+        node.pid_file.unlink(missing_ok=True)
+        self._boot(node)
+        self.stopped.remove(node)
+
+    def await_node(self, node: Node) -> None:
+        """Waits until a node just started runs its applications."""
+        self.ctl(node, "wait", str(node.pid_file), "--timeout", "120", timeout=150)
+
     def stop(self) -> None:
         """Stops every node (a kill when `stop` does not answer) and removes the cluster's folders."""
         for node in self.nodes:
-            if node in self.killed:
+            if node in self.killed or node in self.stopped:
                 continue
             with contextlib.suppress(Exception):
                 self.ctl(node, "stop", timeout=60, check=False)
@@ -245,3 +265,10 @@ def rabbit_cluster(size: int = 3, keep_logs: Path | None = None) -> Iterator[Rab
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextlib.contextmanager
+def private_rabbit(keep_logs: Path | None = None) -> Iterator[tuple[RabbitCluster, Node]]:
+    """One private node (a cluster of one), stopped and removed afterwards; the test may restart it."""
+    with rabbit_cluster(1, keep_logs) as cluster:
+        yield cluster, cluster.nodes[0]
