@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -196,11 +197,11 @@ async def import_departments(
     clock: ClockDep,
     fiscal_year: FiscalYear,
     dry_run: bool = False,
-) -> ImportOut:
+) -> Response:
     require(caller, OFFICES, "import rosters", "名簿の取込み")
     checked_fiscal_year(fiscal_year, settings, clock())
     raw = await _uploaded_csv(request, settings)
-    return _import_out(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
+    return await _import_response(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
 
 
 @router.post(
@@ -217,11 +218,11 @@ async def import_staff(
     clock: ClockDep,
     fiscal_year: FiscalYear,
     dry_run: bool = False,
-) -> ImportOut:
+) -> Response:
     require(caller, OFFICES, "import rosters", "名簿の取込み")
     checked_fiscal_year(fiscal_year, settings, clock())
     raw = await _uploaded_csv(request, settings)
-    return _import_out(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
+    return await _import_response(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
 
 
 async def _uploaded_csv(request: Request, settings: Settings) -> bytes:
@@ -230,6 +231,12 @@ async def _uploaded_csv(request: Request, settings: Settings) -> bytes:
 
 def _bad_rows(problems: tuple[RowProblem, ...]) -> list[dict[str, Any]]:
     return [BadRow(**problem.__dict__).model_dump() for problem in problems]
+
+
+async def _import_response(report: use_cases.ImportReport) -> Response:
+    """The import's answer, built and serialised off the event loop: a large file's report is large."""
+    body = await asyncio.to_thread(lambda: _import_out(report).model_dump_json())
+    return Response(body, media_type="application/json")
 
 
 def _import_out(report: use_cases.ImportReport) -> ImportOut:
