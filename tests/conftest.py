@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from dx_shared.settings import Settings
+from tests.support.idp import Idp, private_idp
 from tests.support.infra import Servers, create_database, drop_database, unique_name
 
 TEST_WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXRoZS1keC10YWxlbnQtc3VpdGU="
@@ -17,6 +18,13 @@ def servers() -> Iterator[Servers]:
     found = Servers()
     yield found
     found.close()
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[Idp]:
+    """The OpenID Connect provider (deploy/idp) in test mode: a private one, or DX_TEST_IDP_URL's."""
+    with private_idp() as provider:
+        yield provider
 
 
 @pytest.fixture
