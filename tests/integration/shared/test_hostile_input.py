@@ -15,12 +15,12 @@ from dx_shared.settings import Settings
 from tests.support.services import pool_of, running_app
 
 SERVICES = ("nomination", "training", "progression", "reporting")
-# A JSON route on each service that takes a body (whatever the route, the limit is the same).
+# A JSON route on each service that takes a body (whatever the route, the limit is the same); reporting
+# has no route that reads a body.
 BODY_ROUTES = {
     "nomination": "/api/v1/nominations",
     "training": "/api/v1/sessions",
     "progression": "/api/v1/fiscal-years/2025/close",
-    "reporting": "/api/v1/reports/plan",
 }
 LIMIT = 64 * 1024
 
@@ -36,7 +36,7 @@ async def chunks(total: int, size: int = 8192) -> AsyncIterator[bytes]:
         sent += size
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", sorted(BODY_ROUTES))
 async def test_a_body_streamed_without_content_length_over_the_limit_is_413_on_every_route(
     settings: Settings, service: str
 ) -> None:
@@ -96,12 +96,11 @@ def test_every_string_field_of_every_request_model_has_a_maximum_length(settings
 
 async def test_an_unsafe_or_overlong_correlation_id_is_replaced_and_never_stored(settings: Settings) -> None:
     async with running_app(create("progression"), settings) as client:
-        for stated in ("x" * 129, "a b", "<script>", "相関"):
-            response = await client.post(
-                "/api/v1/fiscal-years/2025/close", headers={"X-Correlation-ID": stated.encode("utf-8").decode("latin-1")}
-            )
-            assert response.headers["X-Correlation-ID"] != stated.encode("utf-8").decode("latin-1")
-            assert len(response.headers["X-Correlation-ID"]) <= 128
+        for stated in (b"x" * 129, b"a b", b"<script>", "相関".encode()):
+            response = await client.post("/api/v1/fiscal-years/2025/close", headers={"X-Correlation-ID": stated})
+            replaced = response.headers["X-Correlation-ID"]
+            assert replaced.encode() != stated
+            assert len(replaced) <= 128
         kept = await client.get("/healthz", headers={"X-Correlation-ID": "req-42.a:b_c"})
         assert kept.headers["X-Correlation-ID"] == "req-42.a:b_c"
         stored = await pool_of(client).fetch("SELECT correlation_id FROM outbox")
