@@ -7,7 +7,6 @@ import importlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -70,9 +69,13 @@ def string_schemas_without_max_length(app: FastAPI) -> list[str]:
                 seen.add(name)
                 walk(components[name], name)
             return
-        if schema.get("type") == "string" and "maxLength" not in schema and "enum" not in schema:
-            if schema.get("format") not in ("date-time", "binary", "date"):
-                missing.append(where)
+        if (
+            schema.get("type") == "string"
+            and "maxLength" not in schema
+            and "enum" not in schema
+            and schema.get("format") not in ("date-time", "binary", "date")
+        ):
+            missing.append(where)
         for key in ("anyOf", "oneOf", "allOf"):
             for index, option in enumerate(schema.get(key, [])):
                 walk(option, f"{where}|{index}")
@@ -106,3 +109,16 @@ async def test_an_unsafe_or_overlong_correlation_id_is_replaced_and_never_stored
         stored = await pool_of(client).fetch("SELECT correlation_id FROM outbox")
         assert stored and all(len(row["correlation_id"]) <= 128 for row in stored)
         assert not any(row["correlation_id"] == "x" * 129 for row in stored)
+
+
+async def test_an_error_body_never_echoes_the_whole_input(settings: Settings) -> None:
+    huge = "あ" * 50_000
+    async with running_app(create("nomination"), settings) as client:
+        response = await client.post(
+            "/api/v1/nominations", json={huge: 1, "staff_id": huge, "fiscal_year": huge, "slot": huge}
+        )
+        assert response.status_code == 422
+        assert len(response.text) < 10_000
+        listed = await client.get("/api/v1/departments", params={"fiscal_year": huge[:5000]})
+        assert listed.status_code == 422
+        assert len(listed.text) < 2_000
