@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dx_shared.access import CallerDep, require
-from dx_shared.clock import ClockDep
+from dx_shared.clock import Clock, ClockDep
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.logging import get_logger
 from dx_shared.plausibility import accepted_fiscal_year, skew_of
@@ -269,7 +269,7 @@ class WebhookBatchReceipt(BaseModel):
     receipts: list[WebhookReceipt] = Field(description="one per statement, in the batch's order")
 
 
-def _window(settings: Settings, clock: ClockDep) -> FactWindow:
+def _window(settings: Settings, clock: Clock) -> FactWindow:
     return FactWindow(now=clock(), skew=skew_of(settings), first_fiscal_year=settings.first_fiscal_year)
 
 
