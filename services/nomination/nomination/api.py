@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
 
 from dx_shared.access import CallerDep, require
+from dx_shared.bulk import collector_paused, off_loop
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
 from dx_shared.clock import ClockDep
 from dx_shared.plausibility import checked_fiscal_year
@@ -201,7 +201,8 @@ async def import_departments(
     require(caller, OFFICES, "import rosters", "名簿の取込み")
     checked_fiscal_year(fiscal_year, settings, clock())
     raw = await _uploaded_csv(request, settings)
-    return await _import_response(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
+    with collector_paused():  # a large file's rows stay alive until the answer is built (dx_shared.bulk)
+        return await _import_response(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
 
 
 @router.post(
@@ -222,7 +223,8 @@ async def import_staff(
     require(caller, OFFICES, "import rosters", "名簿の取込み")
     checked_fiscal_year(fiscal_year, settings, clock())
     raw = await _uploaded_csv(request, settings)
-    return await _import_response(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
+    with collector_paused():
+        return await _import_response(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
 
 
 async def _uploaded_csv(request: Request, settings: Settings) -> bytes:
@@ -235,7 +237,7 @@ def _bad_rows(problems: tuple[RowProblem, ...]) -> list[dict[str, Any]]:
 
 async def _import_response(report: use_cases.ImportReport) -> Response:
     """The import's answer, built and serialised off the event loop: a large file's report is large."""
-    body = await asyncio.to_thread(lambda: _import_out(report).model_dump_json())
+    body = await off_loop(lambda: _import_out(report).model_dump_json())
     return Response(body, media_type="application/json")
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dx_shared.access import CallerDep, require
+from dx_shared.bulk import off_loop
 from dx_shared.clock import Clock, ClockDep
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.logging import get_logger
@@ -416,7 +417,7 @@ async def import_completions(
     raw = await read_body(request, settings.max_upload_bytes)
     try:
         # Parsing a large file takes a while: off the event loop, so the service keeps answering.
-        rows = await asyncio.to_thread(read_backfill, raw)
+        rows = await off_loop(read_backfill, raw)
     except BackfillUnreadable as exc:
         raise ProblemError(
             status=exc.status, code=exc.code, title_en=exc.title_en, title_ja=exc.title_ja, detail=str(exc)
