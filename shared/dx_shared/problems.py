@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dx_shared.faults import DEPENDENCY_FAILURES, Dependency, unavailable_dependency
 from dx_shared.logging import get_logger
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -39,6 +40,7 @@ class ProblemError(Exception):
         title_ja: str,
         detail: str | None = None,
         detail_ja: str | None = None,
+        retry_after: int | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(f"{code}: {title_en}")
@@ -48,6 +50,7 @@ class ProblemError(Exception):
         self.title_ja = title_ja
         self.detail = detail
         self.detail_ja = detail_ja
+        self.retry_after = retry_after
         self.extra = extra
 
     def to_body(self, instance: str | None = None) -> dict[str, Any]:
@@ -68,8 +71,32 @@ class ProblemError(Exception):
         return body
 
 
+DEFAULT_RETRY_AFTER = 5
+
+
 def problem_response(problem: ProblemError, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(problem.to_body(instance), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE)
+    headers = {}
+    if problem.status == 503:
+        headers["Retry-After"] = str(problem.retry_after or DEFAULT_RETRY_AFTER)
+    return JSONResponse(
+        problem.to_body(instance), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+def dependency_unavailable(dependency: Dependency, retry_after: int = DEFAULT_RETRY_AFTER) -> ProblemError:
+    """503: the database or the broker does not answer; nothing was recorded and a retry will succeed."""
+    if dependency is Dependency.DATABASE:
+        en, ja = "The database is unavailable", "データベースに接続できません"
+    else:
+        en, ja = "The message broker is unavailable", "メッセージブローカーに接続できません"
+    return ProblemError(
+        status=503,
+        code="DEPENDENCY_UNAVAILABLE",
+        title_en=f"{en}; nothing was recorded, please retry later",
+        title_ja=f"{ja}。何も記録されていません。しばらくしてから再送してください",
+        retry_after=retry_after,
+        dependency=dependency.value,
+    )
 
 
 _STATUS_CODES: dict[int, tuple[str, str, str]] = {
@@ -132,6 +159,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             request.url.path,
         )
 
+    async def on_dependency_failure(request: Request, exc: Exception) -> JSONResponse:
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            return await on_unexpected(request, exc)
+        log.warning(
+            "dependency_unavailable", path=request.url.path, dependency=dependency.value, error=type(exc).__name__
+        )
+        settings = getattr(request.app.state, "settings", None)
+        retry_after = getattr(settings, "retry_after_seconds", DEFAULT_RETRY_AFTER)
+        return problem_response(dependency_unavailable(dependency, retry_after), request.url.path)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
         return problem_response(
@@ -148,4 +186,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(asyncpg.exceptions.DataError, on_data_error)
+    for failure in DEPENDENCY_FAILURES:
+        app.add_exception_handler(failure, on_dependency_failure)
     app.add_exception_handler(Exception, on_unexpected)

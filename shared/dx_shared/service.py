@@ -2,7 +2,7 @@
 
 `build_service` wires settings, logging, the asyncpg pool (search_path = the service's schema),
 migrations, the broker and its topology, the subscribers, the outbox relay, the correlation-id
-middleware, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`.
+middleware, tracing (dx_shared.tracing), problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`.
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dx_shared import context
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
 from dx_shared.clock import system_clock
-from dx_shared.consumer import Subscription, consume
+from dx_shared.consumer import Gates, Subscription, consume, new_gates
 from dx_shared.contracts import produced_by
 from dx_shared.database import create_pool, ensure_database, migrate
 from dx_shared.logging import configure_logging, get_logger
-from dx_shared.metrics import HTTP_REQUESTS
-from dx_shared.outbox import OutboxRelay
+from dx_shared.metrics import HTTP_REQUESTS, OUTBOX_OLDEST_AGE
+from dx_shared.outbox import OutboxRelay, oldest_unpublished_age
 from dx_shared.problems import install_problem_handlers, problem_response
 from dx_shared.settings import Settings, get_settings
+from dx_shared.tracing import configure_tracing, instrument_http, shutdown_tracing
 from dx_shared.uploads import too_large
 
 log = get_logger(__name__)
@@ -117,6 +118,7 @@ def _message_handler(
             queue=queue,
             subscription=subscription,
             message=_AmqpMessage(message),
+            gates=app.state.gates,
         )
 
     return on_message
@@ -156,11 +158,13 @@ def _document_publishers(broker: RabbitBroker, spec: ServiceSpec, settings: Sett
 def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     broker = new_broker(settings, spec.name)
+    gates: Gates = new_gates(settings, broker, spec.name)
     bindings: dict[str, list[str]] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, settings.log_json)
+        configure_tracing(spec.name)
         database_url = settings.database_url_of(spec.name)
         await ensure_database(database_url)
         pool = await create_pool(
@@ -175,6 +179,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             await broker.start()
             relay = OutboxRelay(pool=pool, broker=broker, settings=settings, service=spec.name)
             await relay.start()
+            app.state.relay = relay
             for hook in spec.on_startup:
                 await hook(app)
             log.info("service_started", queues=sorted(bindings))
@@ -187,8 +192,10 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
                 await relay.stop()
             with contextlib.suppress(Exception):
                 await broker.stop()
+            await gates.close()
             await pool.close()
             log.info("service_stopped")
+            shutdown_tracing()
 
     app = FastAPI(
         title=spec.title or f"dx-talent {spec.name}",
@@ -199,6 +206,8 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     app.state.settings = settings
     app.state.clock = system_clock
     app.state.broker = broker
+    app.state.gates = gates
+    app.state.relay = None
     app.state.service_name = spec.name
     bindings.update(_register_subscribers(app, broker, spec, settings))
     _document_publishers(broker, spec, settings)
@@ -216,7 +225,8 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         max_body=settings.max_upload_bytes,
         max_webhook_body=settings.max_body_bytes,
     )
-    app.include_router(_operations_router(spec.name))
+    instrument_http(app)
+    app.include_router(_operations_router(spec.name, settings))
     for router in spec.routers:
         app.include_router(router)
     return app
@@ -303,19 +313,29 @@ class CorrelationMiddleware:
             ).observe(time.perf_counter() - started)
 
 
-def _operations_router(service: str) -> APIRouter:
+def _operations_router(service: str, settings: Settings) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @router.get("/readyz", summary="Broker and database reachable", response_model=None)
+    @router.get(
+        "/readyz",
+        summary="Broker and database reachable, outbox moving",
+        description="503 when the database or the broker does not answer, or when the oldest event not yet "
+        "published has waited longer than `DX_OUTBOX_MAX_AGE` seconds.",
+        response_model=None,
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
+        body: dict[str, Any] = {}
         try:
-            await request.app.state.pool.fetchval("SELECT 1", timeout=2)
+            age = await oldest_unpublished_age(request.app.state.pool)
             checks["database"] = "ok"
+            OUTBOX_OLDEST_AGE.labels(service).set(age)
+            body["outbox_oldest_unpublished_seconds"] = round(age, 3)
+            checks["outbox"] = "ok" if age <= settings.outbox_max_age else f"stalled: oldest event waits {age:.0f}s"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         try:
@@ -324,7 +344,9 @@ def _operations_router(service: str) -> APIRouter:
         except Exception as exc:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503)
+        body = {"status": "ready" if ready else "not_ready", "checks": checks, **body}
+        headers = {} if ready else {"Retry-After": str(settings.retry_after_seconds)}
+        return JSONResponse(body, 200 if ready else 503, headers=headers)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

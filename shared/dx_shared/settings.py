@@ -22,17 +22,40 @@ class Settings(BaseSettings):
     training_database_url: str | None = None
     progression_database_url: str | None = None
     reporting_database_url: str | None = None
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/",
+        description="the broker; several nodes of one cluster whitespace-separated, tried in turn",
+    )
     pg_bin_dir: str | None = Field(None, description="where pg_dump/pg_restore are, when not on PATH (backups)")
     webhook_secrets: str = Field(DEMO_WEBHOOK_SECRET, description="whitespace-separated whsec_ secrets")
     exchange: str = "dx.events"
     dead_letter_exchange: str = "dx.dead-letter"
     queue_prefix: str = Field("", description="prepended to queue names; lets test runs share a vhost")
     delivery_limit: int = Field(5, ge=1, description="deliveries before a failing message is dead-lettered")
+    queue_expires_ms: int | None = Field(
+        None, gt=0, description="delete a queue unused this long (throw-away test and benchmark queues only)"
+    )
+    quorum_initial_group_size: int | None = Field(
+        None, ge=1, description="replicas of each new quorum queue (3 on a 3-node cluster); unset = the broker's default"
+    )
     prefetch: int = 16
     outbox_batch_size: int = 200
     outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
     outbox_retention_days: float = Field(7.0, description="published outbox rows are kept this long, then purged")
+    consumer_backoff_base: float = Field(
+        0.2, gt=0, description="first back-off (s) while a consumer waits for the database or the broker"
+    )
+    consumer_backoff_cap: float = Field(5.0, gt=0, description="longest back-off (s) between dependency probes")
+    consumer_max_strikes: int = Field(
+        10, ge=1, description="in-process retries of a message whose dependency failure recurs while it answers"
+    )
+    broker_reconnect_interval: float = Field(0.5, gt=0, description="seconds between reconnection attempts to the broker")
+    outbox_max_attempts: int = Field(10, ge=1, description="failed publishes before an outbox row moves to outbox_dead")
+    outbox_backoff_cap: float = Field(1.0, gt=0, description="longest pause (s) of the relay after a failure")
+    outbox_max_age: float = Field(
+        300.0, gt=0, description="/readyz fails when the oldest unpublished outbox row is older (s)"
+    )
+    retry_after_seconds: int = Field(5, ge=1, description="Retry-After of a 503 while a dependency is unavailable")
     pool_min_size: int = 1
     pool_max_size: int = 10
     log_level: str = "INFO"
@@ -62,6 +85,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(256 * 1024, description="largest webhook body accepted")
     max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest CSV upload accepted")
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """Every broker address of `amqp_url`, in the order given (the first is tried first)."""
+        return self.amqp_url.split()
 
     @property
     def webhook_secret_list(self) -> list[str]:
