@@ -17,6 +17,16 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 log = get_logger(__name__)
 
+# An error body names what was wrong; it never echoes a whole (possibly huge or hostile) input back.
+MAX_ECHO = 200
+MAX_DETAIL = 500
+MAX_ERRORS = 50
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """`text` as it is when short, else its first `limit` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class ProblemError(Exception):
     """A refusal the caller can act on: HTTP status, rule code, and a message for people in both languages."""
@@ -52,9 +62,9 @@ class ProblemError(Exception):
             "code": self.code,
         }
         if self.detail:
-            body["detail"] = self.detail
+            body["detail"] = clip(self.detail, MAX_DETAIL)
         if self.detail_ja:
-            body["detail_ja"] = self.detail_ja
+            body["detail_ja"] = clip(self.detail_ja, MAX_DETAIL)
         if instance:
             body["instance"] = instance
         body.update(self.extra)
@@ -107,9 +117,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        # Locations can hold the names of unexpected keys and messages can quote the input: both are clipped,
+        # and the input itself is never echoed.
         errors = [
-            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
-            for error in exc.errors()
+            {
+                "loc": [part if isinstance(part, int) else clip(str(part), 64) for part in error.get("loc", ())][:10],
+                "msg": clip(str(error.get("msg", ""))),
+                "type": clip(str(error.get("type", "")), 64),
+            }
+            for error in exc.errors()[:MAX_ERRORS]
         ]
         problem = ProblemError(
             status=422,

@@ -8,6 +8,7 @@ middleware, tracing (dx_shared.tracing), problem+json errors, and `/healthz`, `/
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -25,10 +26,12 @@ from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
+from dx_shared.clock import system_clock
 from dx_shared.consumer import Gates, Subscription, consume, new_gates
 from dx_shared.contracts import produced_by
 from dx_shared.database import create_pool, ensure_database, migrate
@@ -43,6 +46,10 @@ from dx_shared.uploads import too_large
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
+# A correlation id is stored with every event a request causes: one that is too long or holds other
+# characters is replaced by a fresh one, never stored.
+_SAFE_CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+WEBHOOK_PATH_PREFIX = "/webhooks/"
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -197,6 +204,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = system_clock
     app.state.broker = broker
     app.state.gates = gates
     app.state.relay = None
@@ -211,7 +219,12 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         "topic exchange. Every message is a CloudEvents 1.0 event in structured JSON mode.",
     )
     install_problem_handlers(app)
-    app.add_middleware(CorrelationMiddleware, service=spec.name, max_body=settings.max_upload_bytes)
+    app.add_middleware(
+        CorrelationMiddleware,
+        service=spec.name,
+        max_body=settings.max_upload_bytes,
+        max_webhook_body=settings.max_body_bytes,
+    )
     instrument_http(app)
     app.include_router(_operations_router(spec.name, settings))
     for router in spec.routers:
@@ -219,27 +232,64 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     return app
 
 
-class CorrelationMiddleware:
-    """Plain ASGI: binds the request's correlation id (from `X-Correlation-ID` or new) for logs and the
-    events the request causes, returns it in the response, refuses declared bodies over the limit, and
-    times the request for /metrics."""
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` once the bytes actually streamed pass the limit (413 problem+json)."""
 
-    def __init__(self, app: ASGIApp, service: str, max_body: int) -> None:
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"The body is larger than {limit} bytes")
+
+
+def counting_receive(receive: Receive, limit: int) -> Receive:
+    """`receive` that counts the body bytes as they arrive (with or without Content-Length, chunked
+    included) and raises `BodyTooLarge` as soon as they pass `limit`, without reading the rest."""
+    received = 0
+
+    async def wrapped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return wrapped
+
+
+def safe_correlation_id(stated: str | None) -> str | None:
+    """The stated correlation id when it is 1-128 characters of [A-Za-z0-9._:-], else None."""
+    return stated if stated is not None and _SAFE_CORRELATION.fullmatch(stated) else None
+
+
+class CorrelationMiddleware:
+    """Plain ASGI: binds the request's correlation id (a safe `X-Correlation-ID`, or new) for logs and the
+    events the request causes, returns it in the response, refuses bodies over the limit (declared, or
+    counted as they stream: the webhook's limit under /webhooks/, the upload limit elsewhere), and times
+    the request for /metrics."""
+
+    def __init__(self, app: ASGIApp, service: str, max_body: int, max_webhook_body: int | None = None) -> None:
         self._app = app
         self._service = service
         self._max_body = max_body
+        self._max_webhook_body = max_webhook_body if max_webhook_body is not None else max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        path = str(scope.get("path", ""))
+        limit = self._max_webhook_body if path.startswith(WEBHOOK_PATH_PREFIX) else self._max_body
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body:
-            response = problem_response(too_large(self._max_body), scope.get("path"))
+        if declared.isdigit() and int(declared) > limit:
+            response = problem_response(too_large(limit), path)
             await response(scope, receive, send)
             return
-        correlation = headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        receive = counting_receive(receive, limit)
+        stated = headers.get(CORRELATION_HEADER)
+        correlation = safe_correlation_id(stated) or str(uuid.uuid4())
+        if stated is not None and correlation != stated:
+            log.info("correlation_id_replaced", length=len(stated))
         request_id = str(uuid.uuid4())
         status = 500
         started = time.perf_counter()

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     plan_new_per_year: int = 200
     plan_new_total: int = 1000
 
+    first_fiscal_year: int = Field(
+        2019, description="the earliest fiscal year accepted anywhere (2019 = 令和元年度); the latest is next year"
+    )
+    clock_skew_seconds: float = Field(
+        300.0, ge=0, description="how far a fact's time may lie ahead of this server's clock before it is refused"
+    )
+
     max_body_bytes: int = Field(256 * 1024, description="largest webhook body accepted")
     max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest CSV upload accepted")
 
