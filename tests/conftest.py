@@ -10,6 +10,7 @@ from dx_shared.settings import Settings
 from tests.support.idp import Idp, private_idp
 from tests.support.infra import Servers, create_database, drop_database, unique_name
 
+QUEUE_EXPIRES_MS = 300_000
 TEST_WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXRoZS1keC10YWxlbnQtc3VpdGU="
 
 
@@ -61,5 +62,7 @@ def settings(database_url: str, amqp_url: str, bus_names: dict[str, str]) -> Set
         outbox_poll_interval=0.2,
         log_json=True,
         log_level="WARNING",
+        # A test's queues go away a while after it ends: each quorum queue holds broker file handles.
+        queue_expires_ms=QUEUE_EXPIRES_MS,
         **bus_names,
     )

@@ -7,8 +7,14 @@ Every subscriber in every service goes through `consume`, so the rules live in o
 - a message that can never succeed (not a CloudEvent, data not fitting its type, `PermanentFailure`,
   a value PostgreSQL cannot store)
   goes to the dead-letter queue at once with its reason, and the queue moves on;
-- anything else is treated as transient and rejected with requeue; the quorum queue's delivery limit
-  bounds the retries and then dead-letters it;
+- a failure that is not the message's own (the database or the broker unreachable, starting, shutting
+  down, out of connections; a lock timeout, a deadlock, a serialization failure: `faults.py`) never
+  counts toward the delivery limit: the message is held unacked, every consumer of the process pauses at
+  the dependency's gate while one task probes it with jittered back-off, and once it answers the same
+  message is retried in-process. Only when such a failure keeps recurring while the dependency answers
+  at once is the message handed back to the queue;
+- anything else is treated as the message's own transient failure and rejected with requeue; the quorum
+  queue's delivery limit bounds the retries and then dead-letters it;
 - an event whose CloudEvents `source` is not the producer named by its routing key (the broker's topic
   permissions make the routing key the authenticated producer) is dead-lettered at once, never applied;
 - unknown event types, and known ones this service did not subscribe to, are acked and ignored.
@@ -17,8 +23,10 @@ Every subscriber in every service goes through `consume`, so the rules live in o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -33,8 +41,15 @@ from dx_shared.bus import (
 )
 from dx_shared.contracts import EventPayload
 from dx_shared.envelope import CloudEvent, MalformedEvent, parse_event, producer_mismatch
+from dx_shared.faults import (
+    Dependency,
+    after_dependency_failure,
+    backoff_delay,
+    loses_connections,
+    unavailable_dependency,
+)
 from dx_shared.logging import get_logger
-from dx_shared.metrics import EVENTS_CONSUMED
+from dx_shared.metrics import DEPENDENCY_AVAILABLE, EVENTS_CONSUMED
 from dx_shared.settings import Settings
 
 log = get_logger(__name__)
@@ -74,6 +89,129 @@ class IncomingMessage(Protocol):
     async def reject(self, requeue: bool = False) -> None: ...
 
 
+Probe = Callable[[], Awaitable[None]]
+
+
+class DependencyGate:
+    """Where the consumers of one process wait while a dependency is down.
+
+    The first consumer to find the dependency unreachable closes the gate; one task then probes it with
+    jittered exponential back-off until it answers, and opens the gate. Consumers hold their unacked
+    messages meanwhile, and new deliveries wait at the gate before they touch the dependency, so a whole
+    outage costs no delivery attempt (the prefetch bounds how many messages are held).
+    """
+
+    def __init__(self, dependency: Dependency, probe: Probe, *, service: str, base: float, cap: float) -> None:
+        self.dependency = dependency
+        self._probe = probe
+        self._service = service
+        self._base = base
+        self._cap = cap
+        self._open = asyncio.Event()
+        self._open.set()
+        self._probing: asyncio.Task[None] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    async def wait_open(self) -> None:
+        await self._open.wait()
+
+    async def hold(self) -> bool:
+        """After a failure: True if the dependency answers at once, else waits until it answers again."""
+        if self._open.is_set():
+            if await self._answers():
+                return True
+            self._close()
+        await self._open.wait()
+        return False
+
+    def _close(self) -> None:
+        if not self._open.is_set():
+            return
+        self._open.clear()
+        DEPENDENCY_AVAILABLE.labels(self._service, self.dependency.value).set(0)
+        log.warning("dependency_unavailable", dependency=self.dependency.value)
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.create_task(self._probe_until_answered(), name=f"probe-{self.dependency.value}")
+
+    async def _answers(self) -> bool:
+        try:
+            await self._probe()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        return True
+
+    async def _probe_until_answered(self) -> None:
+        attempt = 0
+        started = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(backoff_delay(attempt, base=self._base, cap=self._cap))
+            if await self._answers():
+                break
+            attempt += 1
+        waited = asyncio.get_running_loop().time() - started
+        log.info(
+            "dependency_available", dependency=self.dependency.value, waited_s=round(waited, 2), probes=attempt + 1
+        )
+        DEPENDENCY_AVAILABLE.labels(self._service, self.dependency.value).set(1)
+        self._open.set()
+
+    async def close(self) -> None:
+        if self._probing is not None and not self._probing.done():
+            self._probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probing
+
+
+@dataclass
+class Gates:
+    """One gate per dependency, shared by every subscriber of a service process."""
+
+    database: DependencyGate
+    broker: DependencyGate
+
+    def of(self, dependency: Dependency) -> DependencyGate:
+        return self.database if dependency is Dependency.DATABASE else self.broker
+
+    async def close(self) -> None:
+        await self.database.close()
+        await self.broker.close()
+
+
+def database_probe(database_url: str) -> Probe:
+    """`SELECT 1` through a fresh connection: pooled connections may be stale after a restart."""
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(database_url, timeout=2.0)
+        try:
+            await conn.fetchval("SELECT 1", timeout=2.0)
+        finally:
+            await conn.close(timeout=2.0)
+
+    return probe
+
+
+def broker_probe(broker: RabbitBroker) -> Probe:
+    async def probe() -> None:
+        if not await broker.ping(timeout=2.0):
+            raise ConnectionError("the broker does not answer")
+
+    return probe
+
+
+def new_gates(settings: Settings, broker: RabbitBroker, service: str) -> Gates:
+    base, cap = settings.consumer_backoff_base, settings.consumer_backoff_cap
+    return Gates(
+        database=DependencyGate(
+            Dependency.DATABASE, database_probe(settings.database_url_of(service)), service=service, base=base, cap=cap
+        ),
+        broker=DependencyGate(Dependency.BROKER, broker_probe(broker), service=service, base=base, cap=cap),
+    )
+
 
 async def dead_letter(
     broker: RabbitBroker, settings: Settings, queue: str, message: IncomingMessage, reason: str
@@ -82,6 +220,7 @@ async def dead_letter(
     headers = dict(message.headers or {})
     headers[DEAD_LETTER_REASON_HEADER] = reason[:1000]
     headers["x-dx-original-queue"] = queue
+    headers["x-dx-dead-lettered-at"] = datetime.now(UTC).isoformat()
     if message.routing_key:
         headers["x-dx-original-routing-key"] = message.routing_key
     await broker.publish(
@@ -156,27 +295,101 @@ async def consume(
     queue: str,
     subscription: Subscription,
     message: IncomingMessage,
+    gates: Gates,
 ) -> None:
-    try:
-        outcome, event, reason = await process(pool, subscription, message.body, message.routing_key or "")
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        EVENTS_CONSUMED.labels(service, queue, "?", "retried").inc()
-        log.warning(
-            "event_retry",
-            queue=queue,
-            message_id=message.message_id,
-            error=type(exc).__name__,
-            message=str(exc)[:300],
-        )
-        await message.reject(requeue=True)
+    applied = await _apply_holding_through_outages(pool, settings, service, queue, subscription, message, gates)
+    if applied is None:
         return
+    outcome, event, reason = applied
     event_type = event.type if event else "?"
     EVENTS_CONSUMED.labels(service, queue, event_type, outcome).inc()
     if outcome == "dead_lettered":
         log.warning("event_dead_lettered", queue=queue, message_id=message.message_id, reason=(reason or "")[:300])
-        await dead_letter(broker, settings, queue, message, reason or "unprocessable")
+        strikes = 0
+        while True:
+            try:
+                await dead_letter(broker, settings, queue, message, reason or "unprocessable")
+                break
+            except Exception as exc:
+                if unavailable_dependency(exc) is None:
+                    raise
+                log.warning("dead_letter_held", queue=queue, message_id=message.message_id, error=type(exc).__name__)
+                answered_at_once = await gates.broker.hold()
+                verdict = after_dependency_failure(
+                    strikes=strikes, answered_at_once=answered_at_once, max_strikes=settings.consumer_max_strikes
+                )
+                strikes = verdict.strikes
+                if not verdict.retry_in_process:
+                    raise  # left unacked: the broker redelivers it when the channel closes
+                if answered_at_once:
+                    await asyncio.sleep(backoff_delay(strikes, base=settings.consumer_backoff_base, cap=1.0))
     else:
         log.debug("event_" + outcome, queue=queue, event_id=event.id if event else None)
-    await message.ack()
+    await _settle(message.ack(), queue, message)
+
+
+async def _apply_holding_through_outages(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    service: str,
+    queue: str,
+    subscription: Subscription,
+    message: IncomingMessage,
+    gates: Gates,
+) -> tuple[str, CloudEvent | None, str | None] | None:
+    """Applies the message, holding it through dependency outages; None when it went back to the queue."""
+    strikes = 0
+    while True:
+        await gates.database.wait_open()
+        try:
+            return await process(pool, subscription, message.body, message.routing_key or "")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            dependency = unavailable_dependency(exc)
+            if dependency is None:
+                EVENTS_CONSUMED.labels(service, queue, "?", "retried").inc()
+                log.warning(
+                    "event_retry",
+                    queue=queue,
+                    message_id=message.message_id,
+                    error=type(exc).__name__,
+                    message=str(exc)[:300],
+                )
+                await _settle(message.reject(requeue=True), queue, message)
+                return None
+            EVENTS_CONSUMED.labels(service, queue, "?", "held").inc()
+            log.warning(
+                "event_held",
+                queue=queue,
+                message_id=message.message_id,
+                dependency=dependency.value,
+                error=type(exc).__name__,
+                message=str(exc)[:200],
+            )
+            if dependency is Dependency.DATABASE and loses_connections(exc):
+                # Pooled connections did not survive the server: take fresh ones for the retry.
+                await pool.expire_connections()
+            answered_at_once = await gates.of(dependency).hold()
+            verdict = after_dependency_failure(
+                strikes=strikes, answered_at_once=answered_at_once, max_strikes=settings.consumer_max_strikes
+            )
+            strikes = verdict.strikes
+            if not verdict.retry_in_process:
+                log.warning("event_retry", queue=queue, message_id=message.message_id, strikes=strikes)
+                await _settle(message.reject(requeue=True), queue, message)
+                return None
+            if answered_at_once:
+                await asyncio.sleep(
+                    backoff_delay(strikes, base=settings.consumer_backoff_base, cap=settings.consumer_backoff_cap)
+                )
+
+
+async def _settle(settling: Awaitable[None], queue: str, message: IncomingMessage) -> None:
+    """Acks or rejects; when the channel is gone the broker redelivers the message (the inbox dedupes it)."""
+    try:
+        await settling
+    except Exception as exc:
+        if unavailable_dependency(exc) is not Dependency.BROKER:
+            raise
+        log.warning("event_settle_failed", queue=queue, message_id=message.message_id, error=type(exc).__name__)

@@ -313,6 +313,10 @@ class FiscalYearClosed(EventPayload):
     fiscal_year: int
     closed_at: datetime | None = None
     actor: str | None = None
+    early_close: bool = Field(
+        False, description="closed before the fiscal year ended (1 April after it, JST), by the DX office"
+    )
+    reason: str | None = Field(None, description="why the year was closed early (required for an early close)")
 
 
 ALL_EVENTS: tuple[type[EventPayload], ...] = (

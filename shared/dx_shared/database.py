@@ -20,7 +20,8 @@ log = get_logger(__name__)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 # The messaging tables every service has in its own schema (inbox: consumed event ids, outbox:
-# events committed with the state change and not yet confirmed by the broker).
+# events committed with the state change and not yet confirmed by the broker, outbox_dead: events the
+# broker kept refusing, set aside for an operator: `python -m dx_tools.outbox`).
 MESSAGING_SQL = """
 CREATE TABLE IF NOT EXISTS inbox (
     event_id     text PRIMARY KEY,
@@ -39,6 +40,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error   text
 );
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS outbox_dead (
+    seq            bigint PRIMARY KEY,
+    event_id       text NOT NULL UNIQUE,
+    routing_key    text NOT NULL,
+    body           bytea NOT NULL,
+    correlation_id text,
+    created_at     timestamptz NOT NULL,
+    attempts       integer NOT NULL,
+    last_error     text,
+    dead_at        timestamptz NOT NULL DEFAULT now()
+);
+-- The W3C trace context of the request or handler that committed the event; the relay publishes in it.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text;
 """
 
 

@@ -1,4 +1,4 @@
-"""One structlog set-up: JSON lines carrying service, event id and correlation id; no personal names."""
+"""One structlog set-up: JSON lines carrying service, event id, correlation id and trace id; no personal names."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from dx_shared import context
+from dx_shared.tracing import current_trace_id
 
 
 def _add_ids(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -19,6 +20,9 @@ def _add_ids(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -
         event_dict["correlation_id"] = correlation
     if causation and "causation_id" not in event_dict:
         event_dict["causation_id"] = causation
+    trace_id = current_trace_id()
+    if trace_id and "trace_id" not in event_dict:
+        event_dict["trace_id"] = trace_id
     return event_dict
 
 

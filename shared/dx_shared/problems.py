@@ -10,11 +10,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dx_shared.faults import DEPENDENCY_FAILURES, Dependency, unavailable_dependency
 from dx_shared.logging import get_logger
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 log = get_logger(__name__)
+
+# An error body names what was wrong; it never echoes a whole (possibly huge or hostile) input back.
+MAX_ECHO = 200
+MAX_DETAIL = 500
+MAX_ERRORS = 50
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """`text` as it is when short, else its first `limit` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class ProblemError(Exception):
@@ -29,6 +40,7 @@ class ProblemError(Exception):
         title_ja: str,
         detail: str | None = None,
         detail_ja: str | None = None,
+        retry_after: int | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(f"{code}: {title_en}")
@@ -38,6 +50,7 @@ class ProblemError(Exception):
         self.title_ja = title_ja
         self.detail = detail
         self.detail_ja = detail_ja
+        self.retry_after = retry_after
         self.extra = extra
 
     def to_body(self, instance: str | None = None) -> dict[str, Any]:
@@ -49,17 +62,41 @@ class ProblemError(Exception):
             "code": self.code,
         }
         if self.detail:
-            body["detail"] = self.detail
+            body["detail"] = clip(self.detail, MAX_DETAIL)
         if self.detail_ja:
-            body["detail_ja"] = self.detail_ja
+            body["detail_ja"] = clip(self.detail_ja, MAX_DETAIL)
         if instance:
             body["instance"] = instance
         body.update(self.extra)
         return body
 
 
+DEFAULT_RETRY_AFTER = 5
+
+
 def problem_response(problem: ProblemError, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(problem.to_body(instance), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE)
+    headers = {}
+    if problem.status == 503:
+        headers["Retry-After"] = str(problem.retry_after or DEFAULT_RETRY_AFTER)
+    return JSONResponse(
+        problem.to_body(instance), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+def dependency_unavailable(dependency: Dependency, retry_after: int = DEFAULT_RETRY_AFTER) -> ProblemError:
+    """503: the database or the broker does not answer; nothing was recorded and a retry will succeed."""
+    if dependency is Dependency.DATABASE:
+        en, ja = "The database is unavailable", "データベースに接続できません"
+    else:
+        en, ja = "The message broker is unavailable", "メッセージブローカーに接続できません"
+    return ProblemError(
+        status=503,
+        code="DEPENDENCY_UNAVAILABLE",
+        title_en=f"{en}; nothing was recorded, please retry later",
+        title_ja=f"{ja}。何も記録されていません。しばらくしてから再送してください",
+        retry_after=retry_after,
+        dependency=dependency.value,
+    )
 
 
 _STATUS_CODES: dict[int, tuple[str, str, str]] = {
@@ -80,9 +117,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        # Locations can hold the names of unexpected keys and messages can quote the input: both are clipped,
+        # and the input itself is never echoed.
         errors = [
-            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
-            for error in exc.errors()
+            {
+                "loc": [part if isinstance(part, int) else clip(str(part), 64) for part in error.get("loc", ())][:10],
+                "msg": clip(str(error.get("msg", ""))),
+                "type": clip(str(error.get("type", "")), 64),
+            }
+            for error in exc.errors()[:MAX_ERRORS]
         ]
         problem = ProblemError(
             status=422,
@@ -116,6 +159,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             request.url.path,
         )
 
+    async def on_dependency_failure(request: Request, exc: Exception) -> JSONResponse:
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            return await on_unexpected(request, exc)
+        log.warning(
+            "dependency_unavailable", path=request.url.path, dependency=dependency.value, error=type(exc).__name__
+        )
+        settings = getattr(request.app.state, "settings", None)
+        retry_after = getattr(settings, "retry_after_seconds", DEFAULT_RETRY_AFTER)
+        return problem_response(dependency_unavailable(dependency, retry_after), request.url.path)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
         return problem_response(
@@ -132,4 +186,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(asyncpg.exceptions.DataError, on_data_error)
+    for failure in DEPENDENCY_FAILURES:
+        app.add_exception_handler(failure, on_dependency_failure)
     app.add_exception_handler(Exception, on_unexpected)

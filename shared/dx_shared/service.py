@@ -8,6 +8,7 @@ middlewares, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -25,24 +26,31 @@ from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
 from dx_shared.audit import AuditMiddleware, audit_router
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
-from dx_shared.consumer import Subscription, consume
+from dx_shared.clock import system_clock
+from dx_shared.consumer import Gates, Subscription, consume, new_gates
 from dx_shared.contracts import produced_by
 from dx_shared.database import create_pool, ensure_database, migrate
 from dx_shared.logging import configure_logging, get_logger
-from dx_shared.metrics import HTTP_REQUESTS
-from dx_shared.outbox import OutboxRelay
+from dx_shared.metrics import HTTP_REQUESTS, OUTBOX_OLDEST_AGE
+from dx_shared.outbox import OutboxRelay, oldest_unpublished_age
 from dx_shared.problems import install_problem_handlers, problem_response
 from dx_shared.settings import Settings, get_settings
+from dx_shared.tracing import configure_tracing, instrument_http, shutdown_tracing
 from dx_shared.uploads import too_large
 
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
+# A correlation id is stored with every event a request causes: one that is too long or holds other
+# characters is replaced by a fresh one, never stored.
+_SAFE_CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+WEBHOOK_PATH_PREFIX = "/webhooks/"
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -113,6 +121,7 @@ def _message_handler(
             queue=queue,
             subscription=subscription,
             message=_AmqpMessage(message),
+            gates=app.state.gates,
         )
 
     return on_message
@@ -152,6 +161,7 @@ def _document_publishers(broker: RabbitBroker, spec: ServiceSpec, settings: Sett
 def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     broker = new_broker(settings, spec.name)
+    gates: Gates = new_gates(settings, broker, spec.name)
     bindings: dict[str, list[str]] = {}
 
     @contextlib.asynccontextmanager
@@ -163,6 +173,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             except Exception as exc:
                 log.error("start_refused", reason=str(exc))
                 raise
+        configure_tracing(spec.name)
         database_url = settings.database_url_of(spec.name)
         await ensure_database(database_url)
         pool = await create_pool(
@@ -177,6 +188,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             await broker.start()
             relay = OutboxRelay(pool=pool, broker=broker, settings=settings, service=spec.name)
             await relay.start()
+            app.state.relay = relay
             for hook in spec.on_startup:
                 await hook(app)
             log.info("service_started", queues=sorted(bindings))
@@ -189,8 +201,10 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
                 await relay.stop()
             with contextlib.suppress(Exception):
                 await broker.stop()
+            await gates.close()
             await pool.close()
             log.info("service_stopped")
+            shutdown_tracing()
 
     app = FastAPI(
         title=spec.title or f"dx-talent {spec.name}",
@@ -199,7 +213,10 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = system_clock
     app.state.broker = broker
+    app.state.gates = gates
+    app.state.relay = None
     app.state.service_name = spec.name
     bindings.update(_register_subscribers(app, broker, spec, settings))
     _document_publishers(broker, spec, settings)
@@ -213,35 +230,78 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     install_problem_handlers(app)
     # Added first, so it runs inside the correlation middleware and records the request's correlation id.
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(CorrelationMiddleware, service=spec.name, max_body=settings.max_upload_bytes)
-    app.include_router(_operations_router(spec.name))
+    app.add_middleware(
+        CorrelationMiddleware,
+        service=spec.name,
+        max_body=settings.max_upload_bytes,
+        max_webhook_body=settings.max_body_bytes,
+    )
+    instrument_http(app)
+    app.include_router(_operations_router(spec.name, settings))
     for router in spec.routers:
         app.include_router(router)
     app.include_router(audit_router())
     return app
 
 
-class CorrelationMiddleware:
-    """Plain ASGI: binds the request's correlation id (from `X-Correlation-ID` or new) for logs and the
-    events the request causes, returns it in the response, refuses declared bodies over the limit, and
-    times the request for /metrics."""
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` once the bytes actually streamed pass the limit (413 problem+json)."""
 
-    def __init__(self, app: ASGIApp, service: str, max_body: int) -> None:
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"The body is larger than {limit} bytes")
+
+
+def counting_receive(receive: Receive, limit: int) -> Receive:
+    """`receive` that counts the body bytes as they arrive (with or without Content-Length, chunked
+    included) and raises `BodyTooLarge` as soon as they pass `limit`, without reading the rest."""
+    received = 0
+
+    async def wrapped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return wrapped
+
+
+def safe_correlation_id(stated: str | None) -> str | None:
+    """The stated correlation id when it is 1-128 characters of [A-Za-z0-9._:-], else None."""
+    return stated if stated is not None and _SAFE_CORRELATION.fullmatch(stated) else None
+
+
+class CorrelationMiddleware:
+    """Plain ASGI: binds the request's correlation id (a safe `X-Correlation-ID`, or new) for logs and the
+    events the request causes, returns it in the response, refuses bodies over the limit (declared, or
+    counted as they stream: the webhook's limit under /webhooks/, the upload limit elsewhere), and times
+    the request for /metrics."""
+
+    def __init__(self, app: ASGIApp, service: str, max_body: int, max_webhook_body: int | None = None) -> None:
         self._app = app
         self._service = service
         self._max_body = max_body
+        self._max_webhook_body = max_webhook_body if max_webhook_body is not None else max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        path = str(scope.get("path", ""))
+        limit = self._max_webhook_body if path.startswith(WEBHOOK_PATH_PREFIX) else self._max_body
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body:
-            response = problem_response(too_large(self._max_body), scope.get("path"))
+        if declared.isdigit() and int(declared) > limit:
+            response = problem_response(too_large(limit), path)
             await response(scope, receive, send)
             return
-        correlation = headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        receive = counting_receive(receive, limit)
+        stated = headers.get(CORRELATION_HEADER)
+        correlation = safe_correlation_id(stated) or str(uuid.uuid4())
+        if stated is not None and correlation != stated:
+            log.info("correlation_id_replaced", length=len(stated))
         request_id = str(uuid.uuid4())
         status = 500
         started = time.perf_counter()
@@ -265,19 +325,29 @@ class CorrelationMiddleware:
             ).observe(time.perf_counter() - started)
 
 
-def _operations_router(service: str) -> APIRouter:
+def _operations_router(service: str, settings: Settings) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @router.get("/readyz", summary="Broker and database reachable", response_model=None)
+    @router.get(
+        "/readyz",
+        summary="Broker and database reachable, outbox moving",
+        description="503 when the database or the broker does not answer, or when the oldest event not yet "
+        "published has waited longer than `DX_OUTBOX_MAX_AGE` seconds.",
+        response_model=None,
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
+        body: dict[str, Any] = {}
         try:
-            await request.app.state.pool.fetchval("SELECT 1", timeout=2)
+            age = await oldest_unpublished_age(request.app.state.pool)
             checks["database"] = "ok"
+            OUTBOX_OLDEST_AGE.labels(service).set(age)
+            body["outbox_oldest_unpublished_seconds"] = round(age, 3)
+            checks["outbox"] = "ok" if age <= settings.outbox_max_age else f"stalled: oldest event waits {age:.0f}s"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         try:
@@ -286,7 +356,9 @@ def _operations_router(service: str) -> APIRouter:
         except Exception as exc:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503)
+        body = {"status": "ready" if ready else "not_ready", "checks": checks, **body}
+        headers = {} if ready else {"Retry-After": str(settings.retry_after_seconds)}
+        return JSONResponse(body, 200 if ready else 503, headers=headers)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

@@ -25,7 +25,10 @@ class Settings(BaseSettings):
     training_database_url: str | None = None
     progression_database_url: str | None = None
     reporting_database_url: str | None = None
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/",
+        description="the broker; several nodes of one cluster whitespace-separated, tried in turn",
+    )
     # Each service's own broker account (and possibly its own broker); `amqp_url` when not given.
     nomination_amqp_url: str | None = None
     training_amqp_url: str | None = None
@@ -38,10 +41,30 @@ class Settings(BaseSettings):
     dead_letter_exchange: str = "dx.dead-letter"
     queue_prefix: str = Field("", description="prepended to queue names; lets test runs share a vhost")
     delivery_limit: int = Field(5, ge=1, description="deliveries before a failing message is dead-lettered")
+    queue_expires_ms: int | None = Field(
+        None, gt=0, description="delete a queue unused this long (throw-away test and benchmark queues only)"
+    )
+    quorum_initial_group_size: int | None = Field(
+        None, ge=1, description="replicas of each new quorum queue (3 on a 3-node cluster); unset = the broker's default"
+    )
     prefetch: int = 16
     outbox_batch_size: int = 200
     outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
     outbox_retention_days: float = Field(7.0, description="published outbox rows are kept this long, then purged")
+    consumer_backoff_base: float = Field(
+        0.2, gt=0, description="first back-off (s) while a consumer waits for the database or the broker"
+    )
+    consumer_backoff_cap: float = Field(5.0, gt=0, description="longest back-off (s) between dependency probes")
+    consumer_max_strikes: int = Field(
+        10, ge=1, description="in-process retries of a message whose dependency failure recurs while it answers"
+    )
+    broker_reconnect_interval: float = Field(0.5, gt=0, description="seconds between reconnection attempts to the broker")
+    outbox_max_attempts: int = Field(10, ge=1, description="failed publishes before an outbox row moves to outbox_dead")
+    outbox_backoff_cap: float = Field(1.0, gt=0, description="longest pause (s) of the relay after a failure")
+    outbox_max_age: float = Field(
+        300.0, gt=0, description="/readyz fails when the oldest unpublished outbox row is older (s)"
+    )
+    retry_after_seconds: int = Field(5, ge=1, description="Retry-After of a 503 while a dependency is unavailable")
     pool_min_size: int = 1
     pool_max_size: int = 10
     log_level: str = "INFO"
@@ -62,8 +85,20 @@ class Settings(BaseSettings):
     plan_new_per_year: int = 200
     plan_new_total: int = 1000
 
+    first_fiscal_year: int = Field(
+        2019, description="the earliest fiscal year accepted anywhere (2019 = 令和元年度); the latest is next year"
+    )
+    clock_skew_seconds: float = Field(
+        300.0, ge=0, description="how far a fact's time may lie ahead of this server's clock before it is refused"
+    )
+
     max_body_bytes: int = Field(256 * 1024, description="largest webhook body accepted")
     max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest CSV upload accepted")
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """Every broker address of `amqp_url`, in the order given (the first is tried first)."""
+        return self.amqp_url.split()
 
     @property
     def webhook_secret_list(self) -> list[str]:
@@ -72,6 +107,10 @@ class Settings(BaseSettings):
         if not given and self.demo_mode:
             return [DEMO_WEBHOOK_SECRET]
         return given
+
+    def amqp_urls_of(self, service: str) -> list[str]:
+        """The broker addresses (cluster nodes) of one service, with its own account when it has one."""
+        return self.amqp_url_of(service).split()
 
     def amqp_url_of(self, service: str) -> str:
         """The broker URL (with its own account) of one service."""

@@ -51,12 +51,16 @@ def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, s
             "DX_EXCHANGE": settings.exchange,
             "DX_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
             "DX_QUEUE_PREFIX": settings.queue_prefix,
+            **({"DX_QUEUE_EXPIRES_MS": str(settings.queue_expires_ms)} if settings.queue_expires_ms else {}),
             "DX_WEBHOOK_SECRETS": settings.webhook_secrets,
             "DX_OUTBOX_POLL_INTERVAL": "0.5",
             "DX_LOG_LEVEL": "INFO",
             "PYTHONPATH": str(ROOT),
         }
     )
+    if settings.quorum_initial_group_size is not None:
+        env["DX_QUORUM_INITIAL_GROUP_SIZE"] = str(settings.quorum_initial_group_size)
+    env["DX_BROKER_RECONNECT_INTERVAL"] = str(settings.broker_reconnect_interval)
     for service in SERVICES:
         env[f"DX_{service.upper()}_DATABASE_URL"] = settings.database_url_of(service)
     for service, port in ports.items():

@@ -5,7 +5,10 @@ the offices and the e-learning platform would send it: Shift_JIS department list
 Japanese headers, nominations, sessions and curricula, classroom attendance, e-learning completions
 as signed webhooks (our JSON completion and xAPI statements), a CSV backfill of baseline completions,
 fiscal-year closings, a few late completions and a few statements for unknown sessions or people.
-Loading twice changes nothing: every request is idempotent or refused as already done.
+Only what a real office could have recorded by now is sent (`demo_data.clip_to`): no fiscal year that
+has not begun, no fact dated in the future, and only years that have ended are closed.
+Loading twice changes nothing: every request is idempotent or refused as already done (and a refusal
+that says "already done" counts as success).
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
 from tqdm import tqdm
 
+from dx_shared.calendar import fiscal_year_has_ended
+from dx_shared.clock import system_clock
 from dx_shared.envelope import deterministic_id
 from dx_shared.settings import Settings, get_settings
-from dx_tools.demo_data import Completion, Session, YearPlan, generate
+from dx_tools.demo_data import Completion, Session, YearPlan, clip_to, generate
 from training.webhook_signing import sign
 
 CONCURRENCY = 12
@@ -119,7 +125,8 @@ class Loader:
                         "slot": n.slot,
                         "department_code": n.department_code,
                     },
-                    ok_codes=("ALREADY_NOMINATED", "QUOTA_EXCEEDED", "NOT_NEW"),
+                    # FISCAL_YEAR_CLOSED: loading again after the year was closed (already done).
+                    ok_codes=("ALREADY_NOMINATED", "QUOTA_EXCEEDED", "NOT_NEW", "FISCAL_YEAR_CLOSED"),
                 )
                 for n in plan.nominations
             ]
@@ -280,8 +287,11 @@ async def wait_until_settled(settings: Settings, http: httpx.AsyncClient, timeou
         await asyncio.sleep(1.0)
 
 
-async def load(settings: Settings, seed: int, years: range, *, quiet: bool = False) -> dict[str, int]:
-    plans = [plan for plan in generate(seed) if plan.fiscal_year in years]
+async def load(
+    settings: Settings, seed: int, years: range, *, quiet: bool = False, now: datetime | None = None
+) -> dict[str, int]:
+    moment = now or system_clock()
+    plans = [plan for plan in clip_to(generate(seed), moment) if plan.fiscal_year in years]
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=120) as http:
         with tqdm(total=_steps(plans), desc="デモデータ投入 / loading demo data", unit="req", disable=quiet) as bar:
@@ -293,7 +303,7 @@ async def load(settings: Settings, seed: int, years: range, *, quiet: bool = Fal
                 await loader.sessions(plan)
                 await loader.nominations(plan)
                 await loader.completions(plan)
-                if previous is not None:
+                if previous is not None and fiscal_year_has_ended(previous.fiscal_year, moment):
                     await loader.close(previous.fiscal_year)
                 await loader.late_and_unmatched(plan)
                 previous = plan
@@ -308,7 +318,9 @@ async def load(settings: Settings, seed: int, years: range, *, quiet: bool = Fal
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dx_tools.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--years", default="2024-2028", help="e.g. 2024-2028 or 2024")
+    parser.add_argument(
+        "--years", default="2024-2028", help="e.g. 2024-2028 or 2024; years that have not begun are skipped"
+    )
     args = parser.parse_args(argv)
     first, _, last = args.years.partition("-")
     asyncio.run(load(get_settings(), args.seed, range(int(first), int(last or first) + 1)))

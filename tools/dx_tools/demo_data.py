@@ -5,6 +5,10 @@ thousand staff who move, retire and are hired between years, about 200 nominatio
 departments not nominating, volunteers who continue through stages 2–5, baseline completions, and a
 few late and unmatched completions. The generator simulates the policy only to decide *who applies*;
 every stage decision the dashboard shows is made by the services from the facts the loader posts.
+
+`clip_to(plans, now)` keeps only what a real office could have recorded by `now`: no fiscal year that has
+not begun, no completion, attendance or late report dated after `now` (sessions, curricula, rosters and
+nominations of the current year stay: they are planned ahead).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from dx_shared.calendar import JST
+from dx_shared.calendar import JST, fiscal_year_of
 
 FIRST_YEAR, LAST_YEAR = 2024, 2028
 
@@ -417,3 +421,28 @@ def generate(seed: int = 2024, staff_per_department: int = 15) -> list[YearPlan]
             completed_last[staff_id] = completed_now[staff_id]
         previous_trainees = trainees
     return plans
+
+
+def clip_to(plans: list[YearPlan], now: datetime) -> list[YearPlan]:
+    """The part of the simulated history that has happened by `now` (deterministic: same plans, same now)."""
+    current = fiscal_year_of(now)
+    clipped: list[YearPlan] = []
+    for plan in plans:
+        if plan.fiscal_year > current:
+            continue
+        starts = {session.session_id: session.starts_at for session in plan.sessions}
+
+        def happened(completion: Completion, starts: dict[str, datetime] = starts) -> bool:
+            started = starts.get(completion.session_id)
+            return completion.occurred_at <= now and (started is None or started <= now)
+
+        clipped.append(
+            replace(
+                plan,
+                promoter_completions=[c for c in plan.promoter_completions if happened(c)],
+                baseline_completions=[c for c in plan.baseline_completions if happened(c)],
+                late_for_previous_year=[c for c in plan.late_for_previous_year if c.occurred_at <= now],
+                unmatched=plan.unmatched if plan.sessions and plan.sessions[0].starts_at <= now else [],
+            )
+        )
+    return clipped

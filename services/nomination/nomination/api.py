@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
 
 from dx_shared.access import CallerDep, require
+from dx_shared.bulk import collector_paused, off_loop
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
+from dx_shared.clock import ClockDep
+from dx_shared.plausibility import checked_fiscal_year
 from dx_shared.problems import ProblemError
 from dx_shared.roles import OFFICES, Role
 from dx_shared.service import PoolDep, SettingsDep
@@ -24,13 +27,18 @@ from nomination.repository import NominationFilter, NominationView, PostgresRepo
 router = APIRouter(prefix="/api/v1", tags=["nomination"])
 
 FiscalYear = Annotated[int, BeforeValidator(parse_fiscal_year)]
-Code = Annotated[str, BeforeValidator(lambda value: normalise_code(value) if isinstance(value, str) else value)]
+Code = Annotated[
+    str,
+    BeforeValidator(lambda value: normalise_code(value) if isinstance(value, str) else value),
+    Field(max_length=64),
+]
 
 REFUSAL_STATUS: dict[str, int] = {
     domain.QuotaExceeded.code: 409,
     domain.NotNew.code: 409,
     domain.AlreadyNominated.code: 409,
     domain.FiscalYearClosed.code: 409,
+    domain.FiscalYearTooFarAhead.code: 422,
     domain.AlreadyWithdrawn.code: 409,
     domain.NominationNotFound.code: 404,
     domain.RoleNotPermitted.code: 403,
@@ -186,12 +194,15 @@ async def import_departments(
     pool: PoolDep,
     settings: SettingsDep,
     caller: CallerDep,
+    clock: ClockDep,
     fiscal_year: FiscalYear,
     dry_run: bool = False,
-) -> ImportOut:
+) -> Response:
     require(caller, OFFICES, "import rosters", "名簿の取込み")
+    checked_fiscal_year(fiscal_year, settings, clock())
     raw = await _uploaded_csv(request, settings)
-    return _import_out(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
+    with collector_paused():  # a large file's rows stay alive until the answer is built (dx_shared.bulk)
+        return await _import_response(await use_cases.import_departments(pool, fiscal_year, raw, dry_run=dry_run))
 
 
 @router.post(
@@ -205,12 +216,15 @@ async def import_staff(
     pool: PoolDep,
     settings: SettingsDep,
     caller: CallerDep,
+    clock: ClockDep,
     fiscal_year: FiscalYear,
     dry_run: bool = False,
-) -> ImportOut:
+) -> Response:
     require(caller, OFFICES, "import rosters", "名簿の取込み")
+    checked_fiscal_year(fiscal_year, settings, clock())
     raw = await _uploaded_csv(request, settings)
-    return _import_out(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
+    with collector_paused():
+        return await _import_response(await use_cases.import_staff(pool, fiscal_year, raw, dry_run=dry_run))
 
 
 async def _uploaded_csv(request: Request, settings: Settings) -> bytes:
@@ -219,6 +233,12 @@ async def _uploaded_csv(request: Request, settings: Settings) -> bytes:
 
 def _bad_rows(problems: tuple[RowProblem, ...]) -> list[dict[str, Any]]:
     return [BadRow(**problem.__dict__).model_dump() for problem in problems]
+
+
+async def _import_response(report: use_cases.ImportReport) -> Response:
+    """The import's answer, built and serialised off the event loop: a large file's report is large."""
+    body = await off_loop(lambda: _import_out(report).model_dump_json())
+    return Response(body, media_type="application/json")
 
 
 def _import_out(report: use_cases.ImportReport) -> ImportOut:
@@ -265,7 +285,15 @@ def _import_out(report: use_cases.ImportReport) -> ImportOut:
     response_model=NominationOut,
     summary="推薦・自薦 — nominate a staff member for a fiscal year (recommended or self slot)",
 )
-async def create_nomination(body: NominationIn, pool: PoolDep, response: Response, caller: CallerDep) -> NominationOut:
+async def create_nomination(
+    body: NominationIn,
+    pool: PoolDep,
+    response: Response,
+    caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> NominationOut:
+    _nominable_year(body.fiscal_year, settings, clock())
     request = domain.as_requested_by(
         caller,
         NominationRequest(
@@ -307,10 +335,12 @@ async def import_nominations(
     pool: PoolDep,
     settings: SettingsDep,
     caller: CallerDep,
+    clock: ClockDep,
     fiscal_year: FiscalYear,
     dry_run: bool = False,
 ) -> SheetOut:
     require(caller, OFFICES, "import a nomination sheet", "推薦・自薦一覧の取込み")
+    _nominable_year(fiscal_year, settings, clock())
     raw = await _uploaded_csv(request, settings)
     report = await use_cases.import_nomination_sheet(pool, fiscal_year, raw, dry_run=dry_run)
     if report.file_problems:
@@ -353,6 +383,8 @@ def _sheet_row_out(result: use_cases.SheetRowResult) -> SheetRowOut:
 async def list_nominations(
     pool: PoolDep,
     caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
     fiscal_year: FiscalYear | None = None,
     department_code: Code | None = None,
     slot: Slot | None = None,
@@ -361,6 +393,8 @@ async def list_nominations(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> NominationPage:
+    if fiscal_year is not None:
+        checked_fiscal_year(fiscal_year, settings, clock())
     # Department heads see their own department's people only; trainees their own nominations (§5).
     if caller.role is Role.DEPARTMENT:
         department_code = caller.department_code
@@ -389,8 +423,11 @@ async def get_nomination(nomination_id: str, pool: PoolDep, caller: CallerDep) -
     response_model=list[DepartmentOut],
     summary="所属一覧 — a fiscal year's departments, by bureau and code",
 )
-async def list_departments(pool: PoolDep, fiscal_year: FiscalYear | None = None) -> list[DepartmentOut]:
-    year = fiscal_year if fiscal_year is not None else fiscal_year_of(datetime.now(UTC))
+async def list_departments(
+    pool: PoolDep, settings: SettingsDep, clock: ClockDep, fiscal_year: FiscalYear | None = None
+) -> list[DepartmentOut]:
+    now = clock()
+    year = checked_fiscal_year(fiscal_year, settings, now) if fiscal_year is not None else fiscal_year_of(now)
     async with pool.acquire() as conn:
         departments = await PostgresRepository(conn).departments_of(year)
     ordered = sorted(departments.values(), key=lambda department: (department.bureau, department.code))
@@ -403,9 +440,15 @@ async def list_departments(pool: PoolDep, fiscal_year: FiscalYear | None = None)
     summary="所属の推薦状況 — a department's recommended slot and self-slot applicants in a fiscal year",
 )
 async def department_nominations(
-    code: str, pool: PoolDep, caller: CallerDep, fiscal_year: FiscalYear | None = None
+    code: str,
+    pool: PoolDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    fiscal_year: FiscalYear | None = None,
 ) -> DepartmentNominationsOut:
-    year = fiscal_year if fiscal_year is not None else fiscal_year_of(datetime.now(UTC))
+    now = clock()
+    year = checked_fiscal_year(fiscal_year, settings, now) if fiscal_year is not None else fiscal_year_of(now)
     department_code = normalise_code(code)
     if not caller.may_see_department(department_code):
         require(caller, frozenset(), "see another department's nominations", "他所属の推薦状況の閲覧")
@@ -430,6 +473,15 @@ async def department_nominations(
         self_slot=[_out(view) for view in active if view.nomination.slot is Slot.SELF],
         withdrawn=[_out(view) for view in views if not view.nomination.is_active],
     )
+
+
+def _nominable_year(fiscal_year: int, settings: Settings, now: datetime) -> None:
+    """At most one year ahead (FISCAL_YEAR_TOO_FAR_AHEAD), not before the first year (FISCAL_YEAR_OUT_OF_RANGE)."""
+    try:
+        domain.check_fiscal_year_not_too_far_ahead(fiscal_year, now)
+    except NominationRefused as refusal:
+        raise refusal_problem(refusal) from refusal
+    checked_fiscal_year(fiscal_year, settings, now)
 
 
 def refusal_problem(refusal: NominationRefused, status: int | None = None) -> ProblemError:

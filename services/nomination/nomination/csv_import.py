@@ -180,7 +180,16 @@ def _read_table(raw: bytes, columns: tuple[Column, ...]) -> _Table | RowProblem:
             "文字コードを判別できません（UTF-8 または Shift_JIS で保存してください）。",
             f"The file cannot be read: {exc}. Save it as UTF-8 or Shift_JIS.",
         )
-    records = list(_records(text))
+    try:
+        records = list(_records(text))
+    except csv.Error as exc:
+        # A field over csv.field_size_limit() (or a broken quote) stops the reader: the whole file is refused.
+        return _file_problem(
+            "CSV_FIELD_TOO_LARGE",
+            f"CSVの項目が長すぎるか、引用符が閉じていません（上限 {csv.field_size_limit()} 文字）。",
+            f"A CSV field is too long or a quote is not closed (limit {csv.field_size_limit()} characters): "
+            + str(exc)[:100],
+        )
     if not records:
         return _file_problem("EMPTY_FILE", "ファイルが空です。", "The file is empty.")
     header_line, header = records[0]

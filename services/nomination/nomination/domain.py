@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Generic, TypeVar
 
+from dx_shared.calendar import fiscal_year_label_ja, latest_accepted_fiscal_year
 from dx_shared.roles import OFFICES, Caller, Role
 
 
@@ -141,6 +142,13 @@ class FiscalYearClosed(NominationRefused):
     title_en = "The fiscal year is closed"
 
 
+class FiscalYearTooFarAhead(NominationRefused):
+    code = "FISCAL_YEAR_TOO_FAR_AHEAD"
+    rule = "N6"
+    title_ja = "推薦・自薦を受け付けるのは今年度と来年度までです"
+    title_en = "Nominations are accepted for this fiscal year and the next one only"
+
+
 class AlreadyWithdrawn(NominationRefused):
     code = "ALREADY_WITHDRAWN"
     title_ja = "この推薦はすでに取り下げられています"
@@ -168,6 +176,7 @@ REFUSALS: tuple[type[NominationRefused], ...] = (
     DepartmentInactive,
     NotOwnDepartment,
     FiscalYearClosed,
+    FiscalYearTooFarAhead,
     AlreadyWithdrawn,
     NominationNotFound,
     RoleNotPermitted,
@@ -218,6 +227,17 @@ def nominate(request: NominationRequest, facts: NominationFacts, *, nomination_i
         status=NominationStatus.ACTIVE,
         nominated_at=at,
     )
+
+
+def check_fiscal_year_not_too_far_ahead(fiscal_year: int, now: datetime) -> None:
+    """N6: an office plans at most one year ahead; a nomination for a later fiscal year cannot be true."""
+    latest = latest_accepted_fiscal_year(now)
+    if fiscal_year > latest:
+        raise FiscalYearTooFarAhead(
+            f"{fiscal_year_label_ja(fiscal_year)}の推薦・自薦はまだ受け付けられません"
+            f"（{fiscal_year_label_ja(latest)}まで）。",
+            f"FY{fiscal_year} is more than one year ahead; nominations are accepted up to FY{latest}.",
+        )
 
 
 def check_fiscal_year_open(request: NominationRequest, facts: NominationFacts) -> None:

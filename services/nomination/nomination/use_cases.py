@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from dx_shared import contracts as c
+from dx_shared.bulk import off_loop
 from dx_shared.envelope import new_event
 from dx_shared.logging import get_logger
 from dx_shared.outbox import enqueue
@@ -95,12 +96,14 @@ class SheetReport:
 
 
 async def import_departments(pool: asyncpg.Pool, fiscal_year: int, raw: bytes, *, dry_run: bool) -> ImportReport:
-    """所属一覧の取込み: all-or-nothing; the same file again changes nothing and emits nothing."""
-    parsed = parse_departments(raw)
+    """所属一覧の取込み: all-or-nothing; the same file again changes nothing and emits nothing.
+    Parsing and comparing a large file run off the event loop, so the service keeps answering."""
+    parsed = await off_loop(parse_departments, raw)
     async with pool.acquire() as conn, conn.transaction():
         repo = PostgresRepository(conn)
         await repo.lock_list(DEPARTMENTS, fiscal_year)
-        diff = diff_import(await repo.departments_of(fiscal_year), _keyed_departments(parsed))
+        current = await repo.departments_of(fiscal_year)
+        diff = await off_loop(lambda: diff_import(current, _keyed_departments(parsed)))
         problems = parsed.problems + _removed_departments_in_use(diff, await repo.staffed_department_codes(fiscal_year))
         if problems or dry_run or not diff.changes_anything:
             return _report(DEPARTMENTS, fiscal_year, parsed, diff, dry_run, problems, total=len(parsed.rows))
@@ -125,8 +128,10 @@ async def import_staff(pool: asyncpg.Pool, fiscal_year: int, raw: bytes, *, dry_
     async with pool.acquire() as conn, conn.transaction():
         repo = PostgresRepository(conn)
         await repo.lock_list(STAFF, fiscal_year)
-        parsed = parse_roster(raw, set(await repo.departments_of(fiscal_year)))
-        diff = diff_import(await repo.roster_of(fiscal_year), _keyed_staff(parsed))
+        codes = set(await repo.departments_of(fiscal_year))
+        parsed = await off_loop(parse_roster, raw, codes)
+        current = await repo.roster_of(fiscal_year)
+        diff = await off_loop(lambda: diff_import(current, _keyed_staff(parsed)))
         if parsed.problems or dry_run or not diff.changes_anything:
             return _report(STAFF, fiscal_year, parsed, diff, dry_run, parsed.problems, total=len(parsed.rows))
         await repo.apply_roster_diff(fiscal_year, diff)
@@ -303,7 +308,7 @@ async def withdraw(pool: asyncpg.Pool, nomination_id: str, reason: str, caller: 
 
 async def import_nomination_sheet(pool: asyncpg.Pool, fiscal_year: int, raw: bytes, *, dry_run: bool) -> SheetReport:
     """推薦・自薦一覧の取込み: each row judged by the same rules, in file order; refused rows record nothing."""
-    parsed = parse_nomination_sheet(raw)
+    parsed = await off_loop(parse_nomination_sheet, raw)
     if parsed.problems:
         return SheetReport(fiscal_year=fiscal_year, dry_run=dry_run, encoding="", file_problems=parsed.problems)
     results: list[SheetRowResult] = []

@@ -9,20 +9,31 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from dx_shared.access import CallerDep, refused, require
-from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja, parse_fiscal_year
+from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
+from dx_shared.clock import ClockDep
+from dx_shared.logging import get_logger
+from dx_shared.plausibility import accepted_fiscal_year
 from dx_shared.problems import ProblemError
 from dx_shared.roles import Role
-from dx_shared.service import PoolDep
+from dx_shared.service import PoolDep, SettingsDep
 from progression import handlers
+from progression.closing import ClosingRefused, may_close
 from progression.domain import EmittedYear, PersonStanding, YearStanding, finished_by
 from progression.explanation import explain_cancelled, explain_year, stage_en, stage_ja
 from progression.repository import PostgresProgressionStore
 
 router = APIRouter(prefix="/api/v1", tags=["progression"])
+log = get_logger(__name__)
 
 
 class CloseFiscalYearRequest(BaseModel):
-    actor: str | None = Field(None, description="who closes the year (an office account), for the record")
+    actor: str | None = Field(
+        None, max_length=200, description="who closes the year (an office account), for the record"
+    )
+    early_close: bool = Field(
+        False, description="close before the year has ended (1 April after it, JST): the DX office only, with a reason"
+    )
+    reason: str | None = Field(None, max_length=2000, description="why the year is closed early; kept in the event")
 
 
 class FiscalYearClosedResponse(BaseModel):
@@ -31,6 +42,8 @@ class FiscalYearClosedResponse(BaseModel):
     closed_at: datetime
     event_id: str
     decisions_announced: int
+    early_close: bool = False
+    reason: str | None = None
 
 
 class Words(BaseModel):
@@ -96,16 +109,48 @@ class TraineeStandingView(BaseModel):
     status_code=201,
     response_model=FiscalYearClosedResponse,
     summary="Close a fiscal year (年度締め): its decisions become final, people still waiting repeat",
+    responses={
+        409: {"description": "FISCAL_YEAR_ALREADY_CLOSED, or FISCAL_YEAR_NOT_ENDED (before 1 April after it, JST)"},
+        422: {"description": "FISCAL_YEAR_OUT_OF_RANGE, or EARLY_CLOSE_REASON_REQUIRED"},
+    },
 )
 async def close_fiscal_year(
-    fiscal_year: str, pool: PoolDep, caller: CallerDep, body: CloseFiscalYearRequest | None = Body(None)
+    fiscal_year: str,
+    pool: PoolDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    body: CloseFiscalYearRequest | None = Body(None),
 ) -> FiscalYearClosedResponse:
+    """A year can be closed from 1 April after it (JST). Before that only the DX office's explicit
+    `early_close: true` with a `reason` closes it; the reason is kept in FiscalYearClosed and the log."""
     require(caller, frozenset({Role.DX_OFFICE}), "close a fiscal year", "年度締め")
-    year = _fiscal_year(fiscal_year)
-    actor = body.actor if body else None
+    now = clock()
+    year = accepted_fiscal_year(fiscal_year, settings, now)
+    request = body or CloseFiscalYearRequest()
+    try:
+        permit = may_close(
+            year,
+            now,
+            early_close=request.early_close,
+            reason=request.reason,
+            by_dx_office=caller.role is Role.DX_OFFICE,
+        )
+    except ClosingRefused as refusal:
+        raise ProblemError(
+            status=refusal.status,
+            code=refusal.code,
+            title_en=refusal.title_en,
+            title_ja=refusal.title_ja,
+            detail=refusal.detail,
+            detail_ja=refusal.detail_ja,
+            fiscal_year=year,
+        ) from refusal
     async with pool.acquire() as conn, conn.transaction():
         store = PostgresProgressionStore(conn)
-        closing, announced = await handlers.close_fiscal_year(store, conn, year, actor)
+        closing, announced = await handlers.close_fiscal_year(
+            store, conn, year, request.actor, early_close=permit.early, reason=permit.reason
+        )
         if closing is None:
             earlier = await store.closing_of(year)
             raise ProblemError(
@@ -117,12 +162,16 @@ async def close_fiscal_year(
                 + (f" at {earlier.closed_at.isoformat()}" if earlier else ""),
                 fiscal_year=year,
             )
+    if permit.early:
+        log.warning("fiscal_year_closed_early", fiscal_year=year, reason=permit.reason, event_id=closing.event_id)
     return FiscalYearClosedResponse(
         fiscal_year=year,
         fiscal_year_label=fiscal_year_label_ja(year),
         closed_at=closing.closed_at,
         event_id=closing.event_id,
         decisions_announced=announced,
+        early_close=permit.early,
+        reason=permit.reason,
     )
 
 
@@ -153,20 +202,6 @@ async def trainee_standing(staff_id: str, pool: PoolDep, caller: CallerDep) -> T
             staff_id=staff_id,
         )
     return _standing_view(standing, announced)
-
-
-def _fiscal_year(text: str) -> int:
-    try:
-        fiscal_year: int = parse_fiscal_year(text)
-    except ValueError as exc:
-        raise ProblemError(
-            status=422,
-            code="INVALID_FISCAL_YEAR",
-            title_en="Not a fiscal year",
-            title_ja="年度の指定が正しくありません",
-            detail=f"{text!r}: write 2024, FY2024, R6 or 令和6年度",
-        ) from exc
-    return fiscal_year
 
 
 def _standing_view(standing: PersonStanding, announced: dict[int, EmittedYear]) -> TraineeStandingView:

@@ -60,7 +60,13 @@ async def record_curriculum(store: ProgressionStore, conn: asyncpg.Connection, r
 
 
 async def close_fiscal_year(
-    store: ProgressionStore, conn: asyncpg.Connection, fiscal_year: int, actor: str | None
+    store: ProgressionStore,
+    conn: asyncpg.Connection,
+    fiscal_year: int,
+    actor: str | None,
+    *,
+    early_close: bool = False,
+    reason: str | None = None,
 ) -> tuple[FiscalYearClosing | None, int]:
     """P6: records the closing and announces FiscalYearClosed once, then re-decides everyone it concerns.
 
@@ -70,7 +76,9 @@ async def close_fiscal_year(
     closing = FiscalYearClosing(deterministic_id("FiscalYearClosed", fiscal_year), fiscal_year, await store.now())
     if not await store.add_closing(closing, actor):
         return None, 0
-    payload = c.FiscalYearClosed(fiscal_year=fiscal_year, closed_at=closing.closed_at, actor=actor)
+    payload = c.FiscalYearClosed(
+        fiscal_year=fiscal_year, closed_at=closing.closed_at, actor=actor, early_close=early_close, reason=reason
+    )
     await enqueue(conn, new_event(payload, event_id=closing.event_id))
     return closing, await redecide_people_nominated_in(store, conn, fiscal_year)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from dx_shared.access import CallerDep, refused, require
-from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
+from dx_shared.calendar import fiscal_year_of, latest_accepted_fiscal_year, parse_fiscal_year
+from dx_shared.clock import ClockDep, system_clock
+from dx_shared.plausibility import FiscalYearQueryDep, fiscal_year_out_of_range, invalid_fiscal_year
 from dx_shared.problems import ProblemError
 from dx_shared.roles import SEES_EVERYTHING, Caller, Role
 from dx_shared.service import PoolDep, SettingsDep
@@ -21,19 +23,24 @@ from reporting.repository import ReportQueries
 router = APIRouter(tags=["reports"])
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-FiscalYearQuery = Query(None, description="2024, FY2024, R6 or 令和6年度; defaults to the current fiscal year")
+PeriodQuery = Query(None, max_length=16, description="2024, FY2024, R6 or 令和6年度")
 
 
-def _fiscal_year(text: str | None, default: int | None = None) -> int:
+def _fiscal_year(checked: int | None, now: datetime | None = None) -> int:
+    """The checked `fiscal_year` query parameter, or the current fiscal year when it was not given."""
+    return checked if checked is not None else int(fiscal_year_of(now or system_clock()))
+
+
+def _period_year(text: str | None, default: int, accepted: range) -> int:
     if text is None or text == "":
-        return default if default is not None else int(fiscal_year_of(datetime.now(UTC)))
+        return default
     try:
-        return int(parse_fiscal_year(text))
+        year = int(parse_fiscal_year(text))
     except ValueError as exc:
-        raise ProblemError(
-            status=422, code="INVALID_FISCAL_YEAR", title_en="Not a fiscal year",
-            title_ja="年度の指定が正しくありません", detail=f"{text!r}: use 2024, FY2024, R6 or 令和6年度",
-        ) from exc
+        raise invalid_fiscal_year(text) from exc
+    if year not in accepted:
+        raise fiscal_year_out_of_range(year, accepted)
+    return year
 
 
 def _csv(body: bytes, name: str) -> Response:
@@ -41,10 +48,12 @@ def _csv(body: bytes, name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
-async def _plan(pool: Any, settings: Any, first: str | None, last: str | None) -> dict[str, Any]:
+async def _plan(pool: Any, settings: Any, now: datetime, first: str | None, last: str | None) -> dict[str, Any]:
     targets = reports.plan_targets(settings)
-    first_year = _fiscal_year(first, targets.first_year)
-    last_year = _fiscal_year(last, targets.last_year)
+    # The plan table may look ahead to the end of the plan period (its targets), never further.
+    accepted = range(settings.first_fiscal_year, max(latest_accepted_fiscal_year(now), targets.last_year) + 1)
+    first_year = _period_year(first, targets.first_year, accepted)
+    last_year = _period_year(last, targets.last_year, accepted)
     if last_year < first_year or last_year - first_year > 50:
         raise ProblemError(
             status=422, code="INVALID_PERIOD", title_en="The period is empty or too long",
@@ -54,24 +63,26 @@ async def _plan(pool: Any, settings: Any, first: str | None, last: str | None) -
 
 
 @router.get("/api/v1/reports/plan", summary="育成計画: plan vs actual per stage and fiscal year, with 累計")
-async def plan(pool: PoolDep, settings: SettingsDep, from_: str | None = Query(None, alias="from"),
-               to: str | None = None) -> dict[str, Any]:
-    return await _plan(pool, settings, from_, to)
+async def plan(pool: PoolDep, settings: SettingsDep, clock: ClockDep,
+               from_: str | None = Query(None, alias="from", max_length=16),
+               to: str | None = PeriodQuery) -> dict[str, Any]:
+    return await _plan(pool, settings, clock(), from_, to)
 
 
 @router.get("/api/v1/reports/plan.csv", summary="育成計画 as CSV (UTF-8 with BOM)", response_class=Response)
-async def plan_csv(pool: PoolDep, settings: SettingsDep, from_: str | None = Query(None, alias="from"),
-                   to: str | None = None) -> Response:
-    return _csv(csv_views.plan_csv(await _plan(pool, settings, from_, to)), "plan")
+async def plan_csv(pool: PoolDep, settings: SettingsDep, clock: ClockDep,
+                   from_: str | None = Query(None, alias="from", max_length=16),
+                   to: str | None = PeriodQuery) -> Response:
+    return _csv(csv_views.plan_csv(await _plan(pool, settings, clock(), from_, to)), "plan")
 
 
 @router.get("/api/v1/reports/departments", summary="Per department: recommended slot, volunteers, completions")
-async def departments(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+async def departments(pool: PoolDep, caller: CallerDep, fiscal_year: FiscalYearQueryDep) -> dict[str, Any]:
     return _departments_seen_by(caller, await reports.department_report(ReportQueries(pool), _fiscal_year(fiscal_year)))
 
 
 @router.get("/api/v1/reports/departments.csv", summary="Department report as CSV", response_class=Response)
-async def departments_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+async def departments_csv(pool: PoolDep, caller: CallerDep, fiscal_year: FiscalYearQueryDep) -> Response:
     year = _fiscal_year(fiscal_year)
     report = _departments_seen_by(caller, await reports.department_report(ReportQueries(pool), year))
     return _csv(csv_views.departments_csv(report), f"departments-FY{year}")
@@ -91,7 +102,7 @@ def _departments_seen_by(caller: Caller, report: dict[str, Any]) -> dict[str, An
 
 
 @router.get("/api/v1/reports/baseline", summary="Baseline completion rates by department, bureau, managers")
-async def baseline(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+async def baseline(pool: PoolDep, caller: CallerDep, fiscal_year: FiscalYearQueryDep) -> dict[str, Any]:
     return _baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), _fiscal_year(fiscal_year)))
 
 
@@ -104,7 +115,7 @@ def _baseline_seen_by(caller: Caller, report: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/api/v1/reports/baseline.csv", summary="Baseline report as CSV", response_class=Response)
-async def baseline_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+async def baseline_csv(pool: PoolDep, caller: CallerDep, fiscal_year: FiscalYearQueryDep) -> Response:
     year = _fiscal_year(fiscal_year)
     report = _baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), year))
     return _csv(csv_views.baseline_csv(report), f"baseline-FY{year}")
@@ -137,12 +148,12 @@ async def trainee(pool: PoolDep, staff_id: str, caller: CallerDep) -> dict[str, 
 
 
 @router.get("/api/v1/reports/sessions", summary="Sessions of a fiscal year: enrolments and completions by method")
-async def sessions(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
+async def sessions(pool: PoolDep, fiscal_year: FiscalYearQueryDep) -> dict[str, Any]:
     return await reports.sessions_report(ReportQueries(pool), _fiscal_year(fiscal_year))
 
 
 @router.get("/api/v1/reports/sessions.csv", summary="Sessions report as CSV", response_class=Response)
-async def sessions_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
+async def sessions_csv(pool: PoolDep, fiscal_year: FiscalYearQueryDep) -> Response:
     year = _fiscal_year(fiscal_year)
     return _csv(csv_views.sessions_csv(await reports.sessions_report(ReportQueries(pool), year)),
                 f"sessions-FY{year}")
@@ -162,15 +173,17 @@ async def pipeline_csv(pool: PoolDep, settings: SettingsDep, caller: CallerDep) 
 
 
 @router.get("/", summary="ダッシュボード (dashboard, in Japanese)", response_class=HTMLResponse, tags=["dashboard"])
-async def dashboard(pool: PoolDep, settings: SettingsDep, fiscal_year: str | None = FiscalYearQuery) -> HTMLResponse:
+async def dashboard(
+    pool: PoolDep, settings: SettingsDep, clock: ClockDep, fiscal_year: FiscalYearQueryDep
+) -> HTMLResponse:
     queries = ReportQueries(pool)
-    year = _fiscal_year(fiscal_year) if fiscal_year else await _default_dashboard_year(queries)
+    year = fiscal_year if fiscal_year is not None else await _default_dashboard_year(queries, clock())
     return HTMLResponse(await render_dashboard(queries, settings, year, await dead_letter_depths(settings)))
 
 
-async def _default_dashboard_year(queries: ReportQueries) -> int:
+async def _default_dashboard_year(queries: ReportQueries, now: datetime) -> int:
     """The current fiscal year, or the latest one with data when the current one has none yet."""
-    current = int(fiscal_year_of(datetime.now(UTC)))
+    current = int(fiscal_year_of(now))
     known = await queries.fiscal_years()
     if not known or current in known:
         return current

@@ -24,15 +24,25 @@ def watched_dead_letter_queues(settings: Settings) -> list[str]:
 async def dead_letter_depths(settings: Settings, timeout: float = 3.0) -> list[dict[str, Any]]:
     names = watched_dead_letter_queues(settings)
     try:
-        return await asyncio.wait_for(_read_depths(settings.amqp_url_of("reporting"), names), timeout)
+        return await asyncio.wait_for(_read_depths(settings.amqp_urls_of("reporting"), names), timeout)
     except Exception as exc:
         log.warning("dead_letter_depths_unavailable", error=type(exc).__name__)
         return [{"queue": name, "messages": None, "status": "unreachable"} for name in names]
 
 
-async def _read_depths(amqp_url: str, names: list[str]) -> list[dict[str, Any]]:
+async def _connect_any(amqp_urls: list[str]) -> aio_pika.abc.AbstractConnection:
+    """The first node of the cluster that answers."""
+    for url in amqp_urls[:-1]:
+        try:
+            return await aio_pika.connect(url, timeout=1.0)
+        except (OSError, aio_pika.exceptions.AMQPError):
+            continue
+    return await aio_pika.connect(amqp_urls[-1], timeout=1.0)
+
+
+async def _read_depths(amqp_urls: list[str], names: list[str]) -> list[dict[str, Any]]:
     depths: list[dict[str, Any]] = []
-    connection = await aio_pika.connect(amqp_url)
+    connection = await _connect_any(amqp_urls)
     async with connection:
         for name in names:
             channel = await connection.channel()

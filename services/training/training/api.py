@@ -13,13 +13,16 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dx_shared.access import CallerDep, require
-from dx_shared.calendar import parse_fiscal_year
+from dx_shared.bulk import off_loop
+from dx_shared.clock import Clock, ClockDep
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.logging import get_logger
 from dx_shared.metrics import WEBHOOK_ID_REUSED
+from dx_shared.plausibility import accepted_fiscal_year, skew_of
 from dx_shared.problems import ProblemError
 from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role
 from dx_shared.service import PoolDep, SettingsDep
+from dx_shared.settings import Settings
 from dx_shared.uploads import read_body
 from training import handlers
 from training.backfill import BackfillUnreadable, read_backfill
@@ -31,9 +34,13 @@ from training.domain import (
     CurriculumRevision,
     CurriculumSessionMismatch,
     EmptyCurriculum,
+    FactWindow,
+    FiscalYearOutOfRange,
     InvalidSession,
     InvalidStage,
+    OccurredInFuture,
     ReasonRequired,
+    ReportedResult,
     Session,
     SessionAlreadyExists,
     TrainingRuleViolation,
@@ -62,6 +69,8 @@ _STATUS_OF: dict[type[TrainingRuleViolation], int] = {
     WaiverNotPermitted: 403,
     ActorRequired: 422,
     ReasonRequired: 422,
+    OccurredInFuture: 422,
+    FiscalYearOutOfRange: 422,
 }
 
 
@@ -97,7 +106,10 @@ _INFRASTRUCTURE_ERRORS = (
 
 # ---- wire shapes ------------------------------------------------------------------------------
 
-FiscalYear = Annotated[int | str, Field(description="2025, FY2025, R7 or 令和7年度", examples=[2025])]
+FiscalYear = Annotated[
+    int | Annotated[str, Field(max_length=16)], Field(description="2025, FY2025, R7 or 令和7年度", examples=[2025])
+]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class SessionRequest(BaseModel):
@@ -135,7 +147,7 @@ class SessionView(BaseModel):
 
 
 class CurriculumRequest(BaseModel):
-    session_ids: list[str] = Field(max_length=500)
+    session_ids: list[Id] = Field(max_length=500)
 
 
 class RevisionView(BaseModel):
@@ -171,7 +183,7 @@ class CurriculumView(BaseModel):
 
 
 class AttendanceRequest(BaseModel):
-    staff_ids: list[str] = Field(min_length=1, max_length=1000)
+    staff_ids: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=1000)
     occurred_at: AwareDatetime | None = Field(None, description="default: the session's end, else its start")
 
 
@@ -259,27 +271,37 @@ class WebhookBatchReceipt(BaseModel):
     receipts: list[WebhookReceipt] = Field(description="one per statement, in the batch's order")
 
 
-def _fiscal_year(value: int | str) -> int:
-    try:
-        return parse_fiscal_year(value)
-    except ValueError as exc:
-        raise ProblemError(
-            status=422,
-            code="INVALID_FISCAL_YEAR",
-            title_en="Not a fiscal year",
-            title_ja="年度の指定が正しくありません",
-            detail=str(value),
-        ) from exc
+def _window(settings: Settings, clock: Clock) -> FactWindow:
+    return FactWindow(now=clock(), skew=skew_of(settings), first_fiscal_year=settings.first_fiscal_year)
+
+
+def _refuse_future_reports(reports: list[ReportedResult | None], window: FactWindow) -> None:
+    """A delivery reporting anything dated in the future (or before the first year) is refused whole."""
+    for reported in reports:
+        if reported is None:
+            continue
+        try:
+            window.check_occurred(reported.occurred_at)
+        except TrainingRuleViolation as exc:
+            log.info("webhook_refused", code=exc.code)
+            raise _problem(exc) from exc
 
 
 # ---- sessions ---------------------------------------------------------------------------------
 
 
 @router.post("/api/v1/sessions", status_code=201, response_model=SessionView, tags=["sessions"])
-async def schedule_session(body: SessionRequest, pool: PoolDep, response: Response, caller: CallerDep) -> SessionView:
+async def schedule_session(
+    body: SessionRequest,
+    pool: PoolDep,
+    response: Response,
+    caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> SessionView:
     """Schedules a session (SessionScheduled). The same session again answers 200 and changes nothing."""
     require(caller, OFFICES, "schedule sessions", "研修の登録")
-    fiscal_year = _fiscal_year(body.fiscal_year)
+    fiscal_year = accepted_fiscal_year(body.fiscal_year, settings, clock())
     requested = Session(
         session_id=body.session_id or f"FY{fiscal_year}-{uuid.uuid4().hex[:12]}",
         fiscal_year=fiscal_year,
@@ -310,8 +332,10 @@ async def schedule_session(body: SessionRequest, pool: PoolDep, response: Respon
 
 
 @router.get("/api/v1/sessions", response_model=list[SessionView], tags=["sessions"])
-async def list_sessions(pool: PoolDep, fiscal_year: str | None = None) -> list[SessionView]:
-    year = _fiscal_year(fiscal_year) if fiscal_year else None
+async def list_sessions(
+    pool: PoolDep, settings: SettingsDep, clock: ClockDep, fiscal_year: str | None = None
+) -> list[SessionView]:
+    year = accepted_fiscal_year(fiscal_year, settings, clock()) if fiscal_year else None
     return [SessionView.of(session) for session in await handlers.sessions(pool, year)]
 
 
@@ -320,20 +344,29 @@ async def list_sessions(pool: PoolDep, fiscal_year: str | None = None) -> list[S
 
 @router.put("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
 async def set_curriculum(
-    fiscal_year: str, stage: int, body: CurriculumRequest, pool: PoolDep, caller: CallerDep
+    fiscal_year: str,
+    stage: int,
+    body: CurriculumRequest,
+    pool: PoolDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> CurriculumView:
     """Sets the required sessions of a stage; a change publishes the next revision (CurriculumPublished)."""
     require(caller, OFFICES, "set a curriculum", "カリキュラムの設定")
+    year = accepted_fiscal_year(fiscal_year, settings, clock())
     try:
-        state = await handlers.publish_curriculum(pool, _fiscal_year(fiscal_year), stage, body.session_ids)
+        state = await handlers.publish_curriculum(pool, year, stage, body.session_ids)
     except TrainingRuleViolation as exc:
         raise _problem(exc) from exc
     return CurriculumView.of(state)
 
 
 @router.get("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
-async def get_curriculum(fiscal_year: str, stage: int, pool: PoolDep) -> CurriculumView:
-    state = await handlers.curriculum(pool, _fiscal_year(fiscal_year), stage)
+async def get_curriculum(
+    fiscal_year: str, stage: int, pool: PoolDep, settings: SettingsDep, clock: ClockDep
+) -> CurriculumView:
+    state = await handlers.curriculum(pool, accepted_fiscal_year(fiscal_year, settings, clock()), stage)
     if state is None:
         raise ProblemError(
             status=404,
@@ -349,12 +382,20 @@ async def get_curriculum(fiscal_year: str, stage: int, pool: PoolDep) -> Curricu
 
 @router.post("/api/v1/sessions/{session_id}/attendance", response_model=AttendanceView, tags=["completions"])
 async def record_attendance(
-    session_id: str, body: AttendanceRequest, pool: PoolDep, caller: CallerDep
+    session_id: str,
+    body: AttendanceRequest,
+    pool: PoolDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> AttendanceView:
-    """Classroom / hands-on attendance: SessionCompleted (source=attendance) per person newly present."""
+    """Classroom / hands-on attendance: SessionCompleted (source=attendance) per person newly present.
+    Attendance dated in the future (stated, or by default a session that has not ended) is refused (422)."""
     require(caller, OFFICES, "record attendance", "出席の記録")
     try:
-        recorded, already = await handlers.record_attendance(pool, session_id, body.staff_ids, body.occurred_at)
+        recorded, already = await handlers.record_attendance(
+            pool, session_id, body.staff_ids, body.occurred_at, _window(settings, clock)
+        )
     except TrainingRuleViolation as exc:
         raise _problem(exc) from exc
     return AttendanceView(
@@ -368,17 +409,21 @@ async def record_attendance(
     tags=["completions"],
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
 )
-async def import_completions(request: Request, pool: PoolDep, settings: SettingsDep, caller: CallerDep) -> ImportView:
-    """CSV backfill of past completions (source=import); a row already imported is reported `duplicate`."""
+async def import_completions(
+    request: Request, pool: PoolDep, settings: SettingsDep, caller: CallerDep, clock: ClockDep
+) -> ImportView:
+    """CSV backfill of past completions (source=import); a row already imported is reported `duplicate`,
+    a row dated in the future or outside the accepted fiscal years is `rejected` with its code."""
     require(caller, OFFICES, "import completions", "修了記録の取込み")
     raw = await read_body(request, settings.max_upload_bytes)
     try:
-        rows = read_backfill(raw)
+        # Parsing a large file takes a while: off the event loop, so the service keeps answering.
+        rows = await off_loop(read_backfill, raw)
     except BackfillUnreadable as exc:
         raise ProblemError(
-            status=400, code=exc.code, title_en=exc.title_en, title_ja=exc.title_ja, detail=str(exc)
+            status=exc.status, code=exc.code, title_en=exc.title_en, title_ja=exc.title_ja, detail=str(exc)
         ) from exc
-    outcomes = await handlers.import_completions(pool, rows)
+    outcomes = await handlers.import_completions(pool, rows, _window(settings, clock))
     views = [ImportRowView(**outcome.__dict__) for outcome in outcomes]
     return ImportView(
         recorded=sum(v.status == "recorded" for v in views),
@@ -394,8 +439,13 @@ async def waive_completion(
     pool: PoolDep,
     response: Response,
     caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> WaiverView:
-    """Records a waiver (CompletionWaived); the same person, session and year again answers 200."""
+    """Records a waiver (CompletionWaived); the same person, session and year again answers 200.
+    A waiver for a fiscal year that has not begun is refused (422 OCCURRED_IN_FUTURE)."""
+    now = clock()
+    fiscal_year = accepted_fiscal_year(body.fiscal_year, settings, now) if body.fiscal_year is not None else None
     try:
         waiver, created = await handlers.waive(
             pool,
@@ -404,7 +454,8 @@ async def waive_completion(
             staff_id=body.staff_id,
             actor=body.actor,
             reason=body.reason,
-            fiscal_year=_fiscal_year(body.fiscal_year) if body.fiscal_year is not None else None,
+            fiscal_year=fiscal_year,
+            window=_window(settings, lambda: now),
         )
     except TrainingRuleViolation as exc:
         raise _problem(exc) from exc
@@ -417,6 +468,8 @@ async def waive_completion(
 async def list_completions(
     pool: PoolDep,
     caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
     fiscal_year: str | None = None,
     session_id: str | None = None,
     staff_id: str | None = None,
@@ -429,7 +482,7 @@ async def list_completions(
         require(caller, SEES_EVERYTHING, "list completions", "修了記録の一覧")
     return await handlers.completions(
         pool,
-        fiscal_year=_fiscal_year(fiscal_year) if fiscal_year else None,
+        fiscal_year=accepted_fiscal_year(fiscal_year, settings, clock()) if fiscal_year else None,
         session_id=session_id,
         staff_id=staff_id,
         limit=limit,
@@ -492,7 +545,11 @@ def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
         401: {"description": "signature matches no configured secret, or timestamp beyond ±5 minutes"},
         409: {"description": "DELIVERY_ID_REUSED: a webhook-id, statement id or completion id seen before, with a different body"},
         413: {"description": f"body over the limit (256 KiB), or a batch of more than {MAX_BATCH} statements"},
-        422: {"description": "JSON that is neither a completion document, an xAPI statement nor a batch of them"},
+        422: {
+            "description": "JSON that is neither a completion document, an xAPI statement nor a batch of them; "
+            "or a result dated in the future (OCCURRED_IN_FUTURE, beyond the configured clock skew) or in a "
+            "fiscal year before the first one (FISCAL_YEAR_OUT_OF_RANGE)"
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -505,7 +562,7 @@ def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
     },
 )
 async def elearning_webhook(
-    request: Request, pool: PoolDep, settings: SettingsDep, response: Response
+    request: Request, pool: PoolDep, settings: SettingsDep, response: Response, clock: ClockDep
 ) -> WebhookReceipt | WebhookBatchReceipt:
     """A completion from the e-learning platform, signed per Standard Webhooks.
 
@@ -532,6 +589,9 @@ async def elearning_webhook(
         log.info("webhook_refused", code=exc.code)
         raise _refused(exc) from exc
     digest = payload_digest(document)
+    _refuse_future_reports(
+        [item.reported for item in batch] if isinstance(document, list) else [reported], _window(settings, clock)
+    )
     try:
         if isinstance(document, list):
             receipts = await handlers.receive_batch(pool, delivery.webhook_id, batch, digest)

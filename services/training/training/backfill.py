@@ -34,9 +34,21 @@ FALSE_WORDS = {"false", "0", "no", "不合格", "failed"}
 
 
 class BackfillUnreadable(ValueError):
+    status = 400
     code = "CSV_UNREADABLE"
     title_en = "The CSV cannot be read"
     title_ja = "CSVを読み取れません"
+
+
+class BackfillFieldTooLarge(BackfillUnreadable):
+    status = 422
+    code = "CSV_FIELD_TOO_LARGE"
+    title_en = "A CSV field is longer than the CSV reader accepts; nothing was imported"
+    title_ja = "CSVの項目が長すぎるため、取り込みませんでした"
+
+
+# A row's error names what was wrong; it quotes at most this much of the cell.
+MAX_QUOTED = 80
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,10 @@ def decode_csv(raw: bytes) -> str:
 
 def read_backfill(raw: bytes) -> list[BackfillRow | BackfillRowError]:
     reader = csv.reader(io.StringIO(decode_csv(raw)))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise BackfillFieldTooLarge(f"line 1: {exc}") from None
     if header is None:
         raise BackfillUnreadable("the CSV is empty")
     columns = [HEADER_ALIASES.get(name.strip().lower()) for name in header]
@@ -75,11 +90,15 @@ def read_backfill(raw: bytes) -> list[BackfillRow | BackfillRowError]:
     if missing:
         raise BackfillUnreadable(f"missing column(s): {', '.join(missing)}")
     rows: list[BackfillRow | BackfillRowError] = []
-    for line, cells in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue
-        values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False) if name}
-        rows.append(_row(line, values))
+    try:
+        for line, cells in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in cells):
+                continue
+            values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False) if name}
+            rows.append(_row(line, values))
+    except csv.Error as exc:
+        # The reader refuses a field over csv.field_size_limit() (or a broken quote): the file as a whole.
+        raise BackfillFieldTooLarge(f"line {reader.line_num}: {exc}") from None
     return rows
 
 
@@ -91,8 +110,12 @@ def _row(line: int, values: dict[str, str]) -> BackfillRow | BackfillRowError:
         success = _flag(values.get("success", ""))
         score = float(values["score"]) if values.get("score") else None
     except ValueError as exc:
-        return BackfillRowError(line, "INVALID_VALUE", str(exc))
+        return BackfillRowError(line, "INVALID_VALUE", _clip(str(exc)))
     return BackfillRow(line, values["session_id"], values["staff_id"], occurred_at, success, score)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
 
 
 def parse_moment(text: str) -> datetime:
@@ -113,4 +136,4 @@ def _flag(text: str) -> bool | None:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ValueError(f"success {text!r} is neither true nor false")
+    raise ValueError(f"success {_clip(text)!r} is neither true nor false")

@@ -24,11 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
-from dx_shared.calendar import fiscal_year_of
+from dx_shared.calendar import (
+    accepted_fiscal_years,
+    fiscal_year_label_ja,
+    fiscal_year_of,
+    occurs_in_future,
+)
 from dx_shared.contracts import STAGES, Audience, CompletionSource, Method, MoveOn
 from dx_shared.envelope import deterministic_id
 from dx_shared.roles import OFFICES, Role
@@ -122,6 +127,60 @@ class ReasonRequired(TrainingRuleViolation):
     code = "REASON_REQUIRED"
     title_en = "A waiver must give its reason"
     title_ja = "免除には理由の記録が必要です"
+
+
+class OccurredInFuture(TrainingRuleViolation):
+    code = "OCCURRED_IN_FUTURE"
+    title_en = "The time it happened is in the future; nothing was recorded"
+    title_ja = "実施日時が未来の日時のため、記録していません"
+
+
+class FiscalYearOutOfRange(TrainingRuleViolation):
+    code = "FISCAL_YEAR_OUT_OF_RANGE"
+    title_en = "The fiscal year is outside the years the system accepts"
+    title_ja = "受け付けられる範囲外の年度です"
+
+
+# ---- what could have happened by now -----------------------------------------------------------
+
+
+DEFAULT_SKEW = timedelta(minutes=5)
+DEFAULT_FIRST_FISCAL_YEAR = 2019
+
+
+@dataclass(frozen=True)
+class FactWindow:
+    """What can have happened by `now`: nothing later than now + `skew` (clocks differ a little), nothing
+    in a fiscal year before `first_fiscal_year`."""
+
+    now: datetime
+    skew: timedelta = DEFAULT_SKEW
+    first_fiscal_year: int = DEFAULT_FIRST_FISCAL_YEAR
+
+    def check_occurred(self, occurred_at: datetime) -> None:
+        """Refuses a completion or attendance dated in the future or before the first fiscal year."""
+        if occurs_in_future(occurred_at, self.now, self.skew):
+            raise OccurredInFuture(
+                f"occurred_at {occurred_at.isoformat()} is later than now ({self.now.isoformat()})",
+                occurred_at=occurred_at.isoformat(),
+            )
+        self.check_fiscal_year(fiscal_year_of(occurred_at))
+
+    def check_fiscal_year(self, fiscal_year: int) -> None:
+        accepted = accepted_fiscal_years(self.first_fiscal_year, self.now)
+        if fiscal_year < accepted.start or fiscal_year > accepted.stop - 1:
+            raise FiscalYearOutOfRange(
+                f"FY{fiscal_year} ({fiscal_year_label_ja(fiscal_year)}) is outside FY{accepted.start}-FY{accepted.stop - 1}",
+                fiscal_year=fiscal_year,
+            )
+
+    def check_waiver_year(self, fiscal_year: int) -> None:
+        """A waiver counts in a fiscal year: one that has not begun yet (by now + skew) is in the future."""
+        self.check_fiscal_year(fiscal_year)
+        if fiscal_year > fiscal_year_of(self.now + self.skew):
+            raise OccurredInFuture(
+                f"FY{fiscal_year} has not begun yet ({self.now.isoformat()})", fiscal_year=fiscal_year
+            )
 
 
 # ---- sessions ---------------------------------------------------------------------------------
@@ -362,13 +421,16 @@ def take_attendance(
     not_on_roster: frozenset[str],
     occurred_at: datetime,
     recorded_at: datetime,
+    window: FactWindow | None = None,
 ) -> list[Completion]:
     """Completions for the people newly marked present; a person already recorded is not counted twice.
 
-    Refused as a whole (nothing recorded) for an unknown session, an e-learning session, a person not on
-    the roster, or when the new attendees would exceed the session's capacity."""
+    Refused as a whole (nothing recorded) for an unknown session, an e-learning session, attendance dated
+    in the future (stated, or a session that has not ended yet), a person not on the roster, or when the
+    new attendees would exceed the session's capacity."""
     if session is None:
         raise UnknownSession("no such session")
+    (window or FactWindow(recorded_at)).check_occurred(occurred_at)
     if not session.takes_attendance:
         raise AttendanceNotApplicable(
             f"session {session.session_id} is {session.method.value}", method=session.method.value
@@ -416,8 +478,11 @@ def import_completion(
     on_roster: bool | None = None,
     success: bool | None = None,
     score: float | None = None,
+    window: FactWindow | None = None,
 ) -> Completion:
-    """A past completion from a backfill; the same row imported twice yields the same completion id."""
+    """A past completion from a backfill; the same row imported twice yields the same completion id.
+    A row dated in the future (or before the first fiscal year) is refused."""
+    (window or FactWindow(recorded_at)).check_occurred(occurred_at)
     if session is None:
         raise UnknownSession("no such session")
     if not staff_id.strip():
@@ -465,7 +530,9 @@ def waive_completion(
     reason: str,
     recorded_at: datetime,
     fiscal_year: int | None = None,
+    window: FactWindow | None = None,
 ) -> Waiver:
+    """A waiver counts in the given fiscal year (default: the session's); refused in a year not begun."""
     if role not in OFFICES:
         raise WaiverNotPermitted(f"role {role.value} may not waive")
     if not actor.strip():
@@ -477,6 +544,7 @@ def waive_completion(
     if not staff_id.strip():
         raise InvalidSession("staff_id must not be blank")
     year = fiscal_year if fiscal_year is not None else session.fiscal_year
+    (window or FactWindow(recorded_at)).check_waiver_year(year)
     return Waiver(
         waiver_id=deterministic_id("training.waiver", session.session_id, staff_id, year),
         session_id=session.session_id,

@@ -24,6 +24,7 @@ from training.backfill import BackfillRow, BackfillRowError
 from training.domain import (
     Completion,
     CurriculumRevision,
+    FactWindow,
     ReportedResult,
     Session,
     TrainingRuleViolation,
@@ -441,7 +442,11 @@ async def unmatched(pool: asyncpg.Pool, limit: int, *, include_resolved: bool = 
 
 
 async def record_attendance(
-    pool: asyncpg.Pool, session_id: str, staff_ids: Sequence[str], occurred_at: datetime | None
+    pool: asyncpg.Pool,
+    session_id: str,
+    staff_ids: Sequence[str],
+    occurred_at: datetime | None,
+    window: FactWindow | None = None,
 ) -> tuple[list[Completion], list[str]]:
     """Returns the new completions and the staff ids that were already recorded."""
     recorded_at = _now()
@@ -459,6 +464,7 @@ async def record_attendance(
             not_on_roster=not_on_roster,
             occurred_at=moment,
             recorded_at=recorded_at,
+            window=window,
         )
         recorded = []
         for completion in completions:
@@ -479,7 +485,7 @@ class BackfillOutcome:
 
 
 async def import_completions(
-    pool: asyncpg.Pool, rows: Sequence[BackfillRow | BackfillRowError]
+    pool: asyncpg.Pool, rows: Sequence[BackfillRow | BackfillRowError], window: FactWindow | None = None
 ) -> list[BackfillOutcome]:
     recorded_at = _now()
     outcomes: list[BackfillOutcome] = []
@@ -499,6 +505,7 @@ async def import_completions(
                     on_roster=await repo.on_roster(fiscal_year_of(row.occurred_at), row.staff_id),
                     success=row.success,
                     score=row.score,
+                    window=window,
                 )
             except TrainingRuleViolation as exc:
                 outcomes.append(BackfillOutcome(row.line, "rejected", code=exc.code, detail=exc.detail))
@@ -520,13 +527,15 @@ async def waive(
     actor: str,
     reason: str,
     fiscal_year: int | None,
+    window: FactWindow | None = None,
 ) -> tuple[Waiver, bool]:
     """Returns the waiver and whether it is new (one waiver per person, session and fiscal year)."""
     async with pool.acquire() as conn, conn.transaction():
         repo = TrainingRepository(conn)
         session = await repo.session(session_id)
         waiver = waive_completion(
-            role, session, staff_id, actor=actor, reason=reason, recorded_at=_now(), fiscal_year=fiscal_year
+            role, session, staff_id, actor=actor, reason=reason, recorded_at=_now(), fiscal_year=fiscal_year,
+            window=window,
         )
         if await repo.add_waiver(waiver):
             await enqueue(conn, completion_waived_event(waiver))

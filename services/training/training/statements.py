@@ -28,6 +28,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from dx_shared.contracts import CompletionSource
+from dx_shared.problems import MAX_ERRORS, clip
 from training.domain import ReportedResult, Verb, outcome_of
 
 ADL_VERBS = "http://adlnet.gov/expapi/verbs/"
@@ -130,7 +131,12 @@ class XapiStatement(_Lenient):
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors(include_url=False)]
+    # Locations may name unexpected keys and messages may quote the input: both clipped, input never echoed.
+    return [
+        {"loc": [part if isinstance(part, int) else clip(str(part), 64) for part in error["loc"]][:10],
+         "msg": clip(str(error["msg"]))}
+        for error in exc.errors(include_url=False)[:MAX_ERRORS]
+    ]
 
 
 def read_document(document: object, *, webhook_id: str, sent_at: datetime) -> ReportedResult | None:

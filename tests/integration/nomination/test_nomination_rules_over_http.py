@@ -128,7 +128,7 @@ async def test_n2_a_withdrawn_earlier_nomination_does_not_stop_a_recommendation(
 
 
 async def test_n6_a_nomination_for_a_year_without_a_roster_is_refused(client) -> None:
-    response = await nominate(client, "001001", "self", fiscal_year=2030)
+    response = await nominate(client, "001001", "self", fiscal_year=2025)
 
     assert response.status_code == 422
     assert response.json()["code"] == "UNKNOWN_STAFF"

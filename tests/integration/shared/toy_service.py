@@ -26,6 +26,8 @@ MIGRATIONS = Path(__file__).parent / "toy_migrations"
 
 # staff id → how many more attempts fail transiently (in-process tests set it)
 FAILURES: dict[str, int] = {}
+# staff id → how many attempts met a deadlock (a staff id starting with S-DEADLOCK always does)
+DEADLOCKS: dict[str, int] = {}
 
 
 class TransientTrouble(RuntimeError):
@@ -35,6 +37,9 @@ class TransientTrouble(RuntimeError):
 async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.TraineeNominated) -> None:
     if payload.staff_id == "poison":
         raise PermanentFailure("staff id 'poison' can never be processed")
+    if payload.staff_id.startswith("S-DEADLOCK"):
+        DEADLOCKS[payload.staff_id] = DEADLOCKS.get(payload.staff_id, 0) + 1
+        raise asyncpg.DeadlockDetectedError("deadlock detected")
     await conn.execute("INSERT INTO effects (event_id, staff_id) VALUES ($1, $2)", event.id, payload.staff_id)
     if FAILURES.get(payload.staff_id, 0) > 0:
         FAILURES[payload.staff_id] -= 1
@@ -44,8 +49,15 @@ async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.Trainee
 SUBSCRIPTION = Subscription(purpose="events", events=[c.TraineeNominated], handler=handle)
 
 
+class ToySettings(Settings):
+    """The toy is a service like the four: it may have a database of its own (DX_TOY_DATABASE_URL)."""
+
+    toy_database_url: str | None = None
+
+
 def create_app(settings: Settings) -> FastAPI:
-    return build_service(ServiceSpec(name="toy", migrations=MIGRATIONS, subscriptions=[SUBSCRIPTION]), settings)
+    toy_settings = ToySettings(**settings.model_dump())
+    return build_service(ServiceSpec(name="toy", migrations=MIGRATIONS, subscriptions=[SUBSCRIPTION]), toy_settings)
 
 
 def main() -> None:

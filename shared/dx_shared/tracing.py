@@ -1,0 +1,100 @@
+"""OpenTelemetry: one trace per completion, from the webhook request to reporting's projection.
+
+- HTTP requests are traced by the FastAPI instrumentation, messages by FastStream's
+  `RabbitTelemetryMiddleware`, which carries the W3C trace context in the AMQP headers.
+- Events leave through the outbox, later and in another task, so the trace context of the request or
+  handler that committed an event is stored with its outbox row (`traceparent`) and the relay publishes
+  the row as a child of it (`outbox_parent`); the consumers' middleware continues the trace.
+- Spans are exported over OTLP only when the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`
+  or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, and not `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`);
+  the exporter itself reads the other `OTEL_*` variables (headers, timeout, batch sizes). Without an
+  exporter the context is still carried, so a trace stays whole across services that do export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+
+from fastapi import FastAPI
+from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+TRACEPARENT = "traceparent"
+_UNTRACED_PATHS = "/healthz,/readyz,/metrics"
+
+_provider: TracerProvider | None = None
+
+
+def export_requested(environ: Mapping[str, str]) -> bool:
+    """Whether the standard OTEL_* variables ask for spans to be exported over OTLP."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return bool(
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    )
+
+
+def configure_tracing(service: str, environ: Mapping[str, str] | None = None) -> TracerProvider | None:
+    """Installs the process's tracer provider with an OTLP exporter, when asked for (once per process)."""
+    global _provider
+    environ = os.environ if environ is None else environ
+    if _provider is not None or not export_requested(environ):
+        return _provider
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by Resource.create; the default names the service.
+    attributes = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: f"dx-{service}"}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def shutdown_tracing() -> None:
+    """Flushes and stops the exporter installed by `configure_tracing`."""
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+
+
+def instrument_http(app: FastAPI) -> None:
+    """A server span per request (not for the probes and /metrics), parent taken from `traceparent`."""
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_PATHS, exclude_spans=["receive", "send"])
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the current span (request or message being handled), if any."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get(TRACEPARENT)
+
+
+@contextlib.contextmanager
+def outbox_parent(traceparent: str | None) -> Iterator[None]:
+    """Makes the stored `traceparent` the current context, so a publish continues that trace."""
+    if not traceparent:
+        yield
+        return
+    token = context.attach(propagate.extract({TRACEPARENT: traceparent}))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def current_trace_id() -> str | None:
+    """The current trace id as 32 hex digits, for logs; None outside any trace."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return format(span_context.trace_id, "032x")
