@@ -55,6 +55,8 @@ def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, s
             "DX_WEBHOOK_SECRETS": settings.webhook_secrets,
             "DX_OUTBOX_POLL_INTERVAL": "0.5",
             "DX_LOG_LEVEL": "INFO",
+            # Several processes per service share one PostgreSQL (max_connections 100 by default).
+            "DX_POOL_MAX_SIZE": os.environ.get("DX_POOL_MAX_SIZE", "4"),
             "PYTHONPATH": str(ROOT),
         }
     )
