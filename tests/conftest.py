@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from dx_shared.settings import Settings
+from tests.support.identity import Provider, use_provider
 from tests.support.infra import Servers, create_database, drop_database, unique_name
+from tests.support.local_issuer import LocalProvider
 
 TEST_WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXRoZS1keC10YWxlbnQtc3VpdGU="
 
@@ -44,8 +46,16 @@ def bus_names() -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def idp() -> Iterator[Provider]:
+    with LocalProvider() as provider:
+        use_provider(provider)
+        yield provider
+
+
 @pytest.fixture
-def settings(database_url: str, amqp_url: str, bus_names: dict[str, str]) -> Settings:
+def settings(database_url: str, amqp_url: str, bus_names: dict[str, str], idp: Provider) -> Settings:
+    use_provider(idp)
     return Settings(
         database_url=database_url,
         amqp_url=amqp_url,
@@ -53,5 +63,11 @@ def settings(database_url: str, amqp_url: str, bus_names: dict[str, str]) -> Set
         outbox_poll_interval=0.2,
         log_json=True,
         log_level="WARNING",
+        oidc_issuer=idp.issuer,
+        oidc_audience=idp.audience,
+        nomination_metrics_port=0,
+        training_metrics_port=0,
+        progression_metrics_port=0,
+        reporting_metrics_port=0,
         **bus_names,
     )

@@ -85,7 +85,8 @@ class Settings(BaseSettings):
         return port
 
     def metrics_port_of(self, service: str) -> int:
-        port: int = getattr(self, f"{service}_metrics_port")
+        """A service without a setting of its own (a test's toy service) serves no metrics."""
+        port: int = getattr(self, f"{service}_metrics_port", -1)
         return port
 
     @property
