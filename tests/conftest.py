@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from dx_shared.settings import Settings
-from tests.support.identity import Provider, use_provider
+from tests.support.identity import use_provider
+from tests.support.idp import Idp, private_idp
 from tests.support.infra import Servers, create_database, drop_database, unique_name
-from tests.support.local_issuer import LocalProvider
 
 TEST_WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXRoZS1keC10YWxlbnQtc3VpdGU="
 
@@ -19,6 +19,15 @@ def servers() -> Iterator[Servers]:
     found = Servers()
     yield found
     found.close()
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[Idp]:
+    """The OpenID Connect provider (deploy/idp) in test mode: a private one, or DX_TEST_IDP_URL's.
+    Test clients act as its signed-in people (tests.support.identity)."""
+    with private_idp() as provider:
+        use_provider(provider)
+        yield provider
 
 
 @pytest.fixture
@@ -46,15 +55,8 @@ def bus_names() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def idp() -> Iterator[Provider]:
-    with LocalProvider() as provider:
-        use_provider(provider)
-        yield provider
-
-
 @pytest.fixture
-def settings(database_url: str, amqp_url: str, bus_names: dict[str, str], idp: Provider) -> Settings:
+def settings(database_url: str, amqp_url: str, bus_names: dict[str, str], idp: Idp) -> Settings:
     use_provider(idp)
     return Settings(
         database_url=database_url,
