@@ -181,12 +181,37 @@ function testAccount(username, password) {
   return account;
 }
 
+// Password guessing: after MAX_FAILURES wrong passwords for a user name within FAILURE_WINDOW_MS, that
+// name is refused (with the same message) until the window has passed.
+const MAX_FAILURES = 10;
+const FAILURE_WINDOW_MS = 15 * 60 * 1000;
+const failures = new Map();
+
+function lockedOut(username) {
+  const entry = failures.get(username);
+  if (!entry) return false;
+  if (Date.now() - entry.since > FAILURE_WINDOW_MS) {
+    failures.delete(username);
+    return false;
+  }
+  return entry.count >= MAX_FAILURES;
+}
+
 function authenticate(username, password) {
+  if (lockedOut(username)) return undefined;
   const test = testAccount(username, password);
   if (test) return test;
   const user = usersByName.get(username);
   const ok = verifyPassword(password, user ? user.password_hash : DUMMY_HASH);
-  return user && ok ? user : undefined;
+  if (user && ok) {
+    failures.delete(username);
+    return user;
+  }
+  const entry = failures.get(username) || { count: 0, since: Date.now() };
+  entry.count += 1;
+  failures.set(username, entry);
+  if (failures.size > 10000) failures.delete(failures.keys().next().value);
+  return undefined;
 }
 
 function dxClaims(account) {
@@ -408,8 +433,26 @@ provider.use(async (ctx, next) => {
   }
   setPageHeaders(ctx);
   const [, uid, action] = match;
-  const details = await provider.interactionDetails(ctx.req, ctx.res);
-  if (details.uid !== uid) ctx.throw(400);
+  if (ctx.method === 'POST' && !sameOrigin(ctx)) {
+    ctx.status = 403;
+    ctx.type = 'html';
+    ctx.body = page('エラー / Error', '<h1>エラー / Error</h1><p class="error">このフォームは別のサイトから送信されました。<br>This form was sent from another site.</p>');
+    return;
+  }
+  let details;
+  try {
+    details = await provider.interactionDetails(ctx.req, ctx.res);
+  } catch {
+    details = undefined;
+  }
+  if (!details || details.uid !== uid) {
+    ctx.status = 400;
+    ctx.type = 'html';
+    ctx.body = page('サインインをやり直してください / Start again', `<h1>サインインをやり直してください / Please start again</h1>
+<p class="error">このサインイン手続きは期限切れか、見つかりません。アプリケーションからもう一度サインインしてください。<br>
+This sign-in request has expired or is unknown. Sign in again from the application.</p>`);
+    return;
+  }
   const client = await provider.Client.find(details.params.client_id);
 
   if (!action && ctx.method === 'GET') {
@@ -435,7 +478,7 @@ provider.use(async (ctx, next) => {
     return;
   }
 
-  if (ctx.method !== 'POST' || !sameOrigin(ctx)) ctx.throw(ctx.method === 'POST' ? 403 : 405);
+  if (ctx.method !== 'POST') ctx.throw(405);
 
   if (action === 'abort') {
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, {

@@ -37,6 +37,11 @@ REPORTS_READER = ("dx-reports-reader", "dev-reports-secret-change-me-0123456789a
 SHORT_LIVED = ("dx-test-short", "dev-test-short-secret-0123456789abcdef")  # dx_office, tokens live 2 s
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The request header that carries an access token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 class SignInRefused(Exception):
     """The provider's login form refused the user name and password."""
 
@@ -66,7 +71,15 @@ class Idp:
     # -- tokens ----------------------------------------------------------------------------------
     def client_token(self, client_id: str, secret: str, scopes: Sequence[str] = ALL_SCOPES) -> str:
         """A client-credentials access token (not cached: each call asks the provider)."""
-        return dx_idp.client_token(self.issuer, client_id, secret, scopes)
+        response = httpx.post(
+            self.discovery()["token_endpoint"],
+            data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
+            auth=(client_id, secret),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
 
     def user_token(
         self,

@@ -237,12 +237,17 @@ def discover(issuer: str, *, cached: bool = True) -> dict[str, Any]:
     return document
 
 
+def token_endpoint_of(issuer: str) -> str:
+    """DX_OIDC_TOKEN_URL if set (e.g. inside docker compose, where the issuer's public address is not the
+    one a container reaches), else the token endpoint of the issuer's discovery document."""
+    return os.environ.get("DX_OIDC_TOKEN_URL") or str(discover(issuer)["token_endpoint"])
+
+
 def client_token(issuer_or_settings: str | HasIssuer, client_id: str, secret: str, scopes: Sequence[str]) -> str:
-    """An access token by the client-credentials grant (token endpoint from discovery)."""
+    """An access token by the client-credentials grant (HTTP Basic client authentication)."""
     issuer = issuer_or_settings if isinstance(issuer_or_settings, str) else issuer_or_settings.oidc_issuer
-    token_endpoint = discover(issuer)["token_endpoint"]
     response = httpx.post(
-        token_endpoint,
+        token_endpoint_of(issuer),
         data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
         auth=(client_id, secret),
         timeout=10,

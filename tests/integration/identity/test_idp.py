@@ -150,9 +150,29 @@ def test_the_login_page_names_no_wrong_part_and_runs_no_script(idp: Idp) -> None
         assert "<script" not in page.text
         assert "script-src" not in page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        cross_site = browser.post(
+            f"{page.url}/login",
+            data={"username": "trainee1", "password": DEMO_PASSWORD},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert cross_site.status_code == 403
         refused = browser.post(f"{page.url}/login", data={"username": "trainee1", "password": "wrong"})
         assert refused.status_code == 401
         assert "ユーザー名またはパスワードが正しくありません" in refused.text
+
+
+def test_repeated_wrong_passwords_lock_the_user_name_for_a_while(idp: Idp) -> None:
+    # a test-mode name no other test uses, so the shared provider's demo users stay usable
+    name = "test:trainee:-:LOCKOUT"
+    for _ in range(10):
+        with pytest.raises(SignInRefused):
+            idp.sign_in(name, "guess")
+    with pytest.raises(SignInRefused):
+        idp.sign_in(name, idp.test_password)
+    # other names are not affected
+    assert (
+        verified(idp, idp.sign_in("test:trainee:-:OTHER", idp.test_password)["access_token"])["dx_staff_id"] == "OTHER"
+    )
 
 
 def test_the_code_flow_requires_pkce(idp: Idp) -> None:
