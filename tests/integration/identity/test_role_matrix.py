@@ -81,8 +81,8 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         "/api/v1/departments/import?fiscal_year=2024&dry_run=true", Scope.ROSTER_IMPORT,
         "200 200 403 403 403 403 403", content=DEPARTMENTS_CSV, headers=CSV),
     ("nomination", "POST", "/api/v1/staff/import"): Case(
-        "/api/v1/staff/import?fiscal_year=2024&dry_run=true", Scope.ROSTER_IMPORT,
-        "200 200 403 403 403 403 403", content=STAFF_CSV, headers=CSV),
+        "/api/v1/staff/import?fiscal_year=2024&dry_run=true", Scope.ROSTER_IMPORT,  # no department list yet
+        "422 422 403 403 403 403 403", content=STAFF_CSV, headers=CSV),
     ("nomination", "POST", "/api/v1/nominations"): Case(
         "/api/v1/nominations", Scope.NOMINATIONS_WRITE,
         "422 422 403 422 422 422 403", body={"staff_id": "001001", "fiscal_year": 2024, "slot": "self"}),
@@ -108,7 +108,7 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("training", "GET", "/api/v1/sessions"): Case(
         "/api/v1/sessions?fiscal_year=2025", Scope.TRAINING_READ, "200 200 200 200 200 200 200"),
     ("training", "PUT", "/api/v1/curricula/{fiscal_year}/{stage}"): Case(
-        "/api/v1/curricula/2025/1", Scope.TRAINING_WRITE, "422 422 403 403 403 403 403",
+        "/api/v1/curricula/2025/1", Scope.TRAINING_WRITE, "404 404 403 403 403 403 403",
         body={"session_ids": ["S-UNKNOWN"]}),
     ("training", "GET", "/api/v1/curricula/{fiscal_year}/{stage}"): Case(
         "/api/v1/curricula/2025/1", Scope.TRAINING_READ, "404 404 404 404 404 404 404"),
