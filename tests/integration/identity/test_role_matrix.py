@@ -320,8 +320,8 @@ async def test_the_role_matrix_over_http_with_real_tokens(settings: Settings, id
     for service in SERVICES:
         module = importlib.import_module(f"{service}.main")
         routes = {(method, path): case for (owner, method, path), case in MATRIX.items() if owner == service}
-        before = await snapshot(settings)
         async with running_app(module.create_app, settings, headers={}) as client:
+            before = await snapshot(settings)  # after start-up: the migrations have run
             for (method, path), case in routes.items():
                 observed[(service, method, path)] = await ask_everyone(
                     client, f"{service} {method} {path}", method, case, bad_tokens, without_scope, people, failures
@@ -333,7 +333,7 @@ async def test_the_role_matrix_over_http_with_real_tokens(settings: Settings, id
                 response = await ask(elsewhere, method, case, {"Authorization": f"Bearer {office_token}"})
                 if response.status_code != 401 or "invalid_token" not in response.headers["www-authenticate"]:
                     failures.append(f"{service} {method} {path} [wrong audience] → {response.status_code}")
-        after = await snapshot(settings)
+            after = await snapshot(settings)
         changed.update({table: (before.get(table), n) for table, n in after.items() if before.get(table) != n})
 
     table = "\n".join(f"{' '.join(str(s) for s in v)}  {k}" for k, v in observed.items())
