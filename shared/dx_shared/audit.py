@@ -32,10 +32,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
-from dx_shared.access import CallerDep, require
+from dx_shared.access import CallerDep, require, requires_scope
 from dx_shared.logging import get_logger
 from dx_shared.problems import PROBLEM_CONTENT_TYPE, ProblemError, problem_response
 from dx_shared.roles import SEES_EVERYTHING
+from dx_shared.roles import Scope as TokenScope
 
 log = get_logger(__name__)
 
@@ -371,7 +372,7 @@ Action = Annotated[
 
 
 def audit_router() -> APIRouter:
-    router = APIRouter(tags=["audit"])
+    router = APIRouter(tags=["audit"], dependencies=[requires_scope(TokenScope.AUDIT_READ)])
 
     def allowed(caller: Any) -> None:
         require(caller, SEES_EVERYTHING, "read the audit trail", "監査記録の閲覧")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -41,9 +42,11 @@ class ProblemError(Exception):
         detail: str | None = None,
         detail_ja: str | None = None,
         retry_after: int | None = None,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(f"{code}: {title_en}")
+        self.headers = dict(headers or {})
         self.status = status
         self.code = code
         self.title_en = title_en
@@ -75,8 +78,8 @@ DEFAULT_RETRY_AFTER = 5
 
 
 def problem_response(problem: ProblemError, instance: str | None = None) -> JSONResponse:
-    headers = {}
-    if problem.status == 503:
+    headers = dict(problem.headers)
+    if problem.status == 503 and "Retry-After" not in headers:
         headers["Retry-After"] = str(problem.retry_after or DEFAULT_RETRY_AFTER)
     return JSONResponse(
         problem.to_body(instance), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE, headers=headers

@@ -2,7 +2,9 @@
 
 `build_service` wires settings, logging, the asyncpg pool (search_path = the service's schema),
 migrations, the broker and its topology, the subscribers, the outbox relay, the correlation-id and audit
-middlewares, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`, `/api/v1/audit`.
+middlewares, token authentication (deny by default, `dx_shared.access`), security headers, problem+json
+errors, `/healthz`, `/readyz` and `/api/v1/audit`; `/metrics` on an internal port of its own, `/docs` in
+development mode.
 """
 
 from __future__ import annotations
@@ -18,24 +20,26 @@ from typing import Annotated, Any
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
+from dx_shared.access import AuthenticationMiddleware
 from dx_shared.audit import AuditMiddleware, audit_router
+from dx_shared.auth import ClaimNames, TokenVerifier
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
 from dx_shared.clock import system_clock
 from dx_shared.consumer import Gates, Subscription, consume, new_gates
 from dx_shared.contracts import produced_by
 from dx_shared.database import create_pool, ensure_database, migrate
+from dx_shared.hardening import SecurityHeadersMiddleware, install_offline_docs, metrics_server
 from dx_shared.logging import configure_logging, get_logger
 from dx_shared.metrics import HTTP_REQUESTS, OUTBOX_OLDEST_AGE
 from dx_shared.outbox import OutboxRelay, oldest_unpublished_age
@@ -181,7 +185,11 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         )
         app.state.pool = pool
         relay: OutboxRelay | None = None
+        metrics = contextlib.ExitStack()
         try:
+            app.state.metrics_port = metrics.enter_context(
+                metrics_server(settings.metrics_host, settings.metrics_port_of(spec.name))
+            )
             await migrate(pool, spec.name, spec.migrations)
             await broker.connect()
             await declare_topology(broker, settings, bindings)
@@ -203,6 +211,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
                 await broker.stop()
             await gates.close()
             await pool.close()
+            metrics.close()
             log.info("service_stopped")
             shutdown_tracing()
 
@@ -211,9 +220,13 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         description=spec.description,
         version=spec.version,
         lifespan=lifespan,
+        openapi_url="/openapi.json" if settings.dev_mode else None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = system_clock
+    app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.broker = broker
     app.state.gates = gates
     app.state.relay = None
@@ -228,8 +241,11 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         "topic exchange. Every message is a CloudEvents 1.0 event in structured JSON mode.",
     )
     install_problem_handlers(app)
-    # Added first, so it runs inside the correlation middleware and records the request's correlation id.
+    # First added = innermost. Authentication refuses before routing; the audit middleware sits outside it so
+    # that it records refusals too, and reads the verified caller from the request's state afterwards.
+    app.add_middleware(AuthenticationMiddleware, verifier=app.state.token_verifier, names=ClaimNames.of(settings))
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         CorrelationMiddleware,
         service=spec.name,
@@ -238,6 +254,8 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     )
     instrument_http(app)
     app.include_router(_operations_router(spec.name, settings))
+    if settings.dev_mode:
+        install_offline_docs(app, app.title)
     for router in spec.routers:
         app.include_router(router)
     app.include_router(audit_router())
@@ -359,9 +377,5 @@ def _operations_router(service: str, settings: Settings) -> APIRouter:
         body = {"status": "ready" if ready else "not_ready", "checks": checks, **body}
         headers = {} if ready else {"Retry-After": str(settings.retry_after_seconds)}
         return JSONResponse(body, 200 if ready else 503, headers=headers)
-
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -24,6 +24,7 @@ from playwright.async_api import Page, async_playwright
 from dx_shared.envelope import CloudEvent
 from dx_shared.settings import Settings
 from tests.integration.reporting import event_factory as f
+from tests.support.identity import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +89,8 @@ def served_reporting(settings: Settings) -> Iterator[str]:
         "DX_DATABASE_URL": settings.database_url, "DX_AMQP_URL": settings.amqp_url,
         "DX_EXCHANGE": settings.exchange, "DX_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
         "DX_QUEUE_PREFIX": settings.queue_prefix, "DX_LOG_LEVEL": "WARNING",
+        "DX_OIDC_ISSUER": settings.oidc_issuer, "DX_OIDC_AUDIENCE": settings.oidc_audience,
+        "DX_REPORTING_METRICS_PORT": "0",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "reporting.main:app", "--host", "127.0.0.1", "--port", str(port)],
@@ -113,7 +116,7 @@ def served_reporting(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture
 async def client(served_reporting: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=served_reporting, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=served_reporting, timeout=30, headers=bearer()) as http:
         yield http
 
 
@@ -139,11 +142,20 @@ async def test_dashboard_numbers_equal_the_reports_and_the_screenshot_is_saved(s
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 900}, locale="ja-JP")
+            # The portal will sign people in; here the browser presents a DX-office token itself.
+            page = await browser.new_page(
+                viewport={"width": 1440, "height": 900}, locale="ja-JP", extra_http_headers=bearer()
+            )
+            refused_by_policy: list[str] = []
+            page.on("console", lambda message: refused_by_policy.append(message.text)
+                    if "Content Security Policy" in message.text else None)
             await page.goto(f"{client.base_url}/?fiscal_year=2025")
             await page.wait_for_load_state("networkidle")
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            assert refused_by_policy == [], "the page needs something its Content-Security-Policy forbids"
+            header_colour = await page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor")
+            assert header_colour == "rgb(30, 78, 140)", "the stylesheet (served with the token) is applied"
 
             assert "令和7年度" in await read_testid(page, "selected-fiscal-year")
             for stage in plan["stages"]:

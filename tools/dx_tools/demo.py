@@ -28,6 +28,7 @@ import httpx
 from tqdm import tqdm
 
 from dx_shared.calendar import fiscal_year_has_ended
+from dx_shared.client_credentials import client_token_async
 from dx_shared.clock import system_clock
 from dx_shared.envelope import deterministic_id
 from dx_shared.settings import Settings, get_settings
@@ -293,7 +294,9 @@ async def load(
     moment = now or system_clock()
     plans = [plan for plan in clip_to(generate(seed), moment) if plan.fiscal_year in years]
     started = time.monotonic()
-    async with httpx.AsyncClient(timeout=120) as http:
+    # The loader is a program: a client-credentials token (client dx-loader), as CONTRACT.md "Identity" says.
+    token = await client_token_async(settings)
+    async with httpx.AsyncClient(timeout=120, headers={"Authorization": f"Bearer {token}"}) as http:
         with tqdm(total=_steps(plans), desc="デモデータ投入 / loading demo data", unit="req", disable=quiet) as bar:
             loader = Loader(settings, http, bar)
             previous: YearPlan | None = None

@@ -8,13 +8,13 @@ from typing import Literal
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from dx_shared.access import CallerDep, refused, require
+from dx_shared.access import CallerDep, refused, require, requires_scope
 from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
 from dx_shared.clock import ClockDep
 from dx_shared.logging import get_logger
 from dx_shared.plausibility import accepted_fiscal_year
 from dx_shared.problems import ProblemError
-from dx_shared.roles import Role
+from dx_shared.roles import Role, Scope
 from dx_shared.service import PoolDep, SettingsDep
 from progression import handlers
 from progression.closing import ClosingRefused, may_close
@@ -27,9 +27,8 @@ log = get_logger(__name__)
 
 
 class CloseFiscalYearRequest(BaseModel):
-    actor: str | None = Field(
-        None, max_length=200, description="who closes the year (an office account), for the record"
-    )
+    """Who closes the year is the access token's subject; the body says only whether it is an early close."""
+
     early_close: bool = Field(
         False, description="close before the year has ended (1 April after it, JST): the DX office only, with a reason"
     )
@@ -105,7 +104,7 @@ class TraineeStandingView(BaseModel):
 
 
 @router.post(
-    "/fiscal-years/{fiscal_year}/close",
+    "/fiscal-years/{fiscal_year}/close", dependencies=[requires_scope(Scope.FY_CLOSE)],
     status_code=201,
     response_model=FiscalYearClosedResponse,
     summary="Close a fiscal year (年度締め): its decisions become final, people still waiting repeat",
@@ -122,12 +121,13 @@ async def close_fiscal_year(
     clock: ClockDep,
     body: CloseFiscalYearRequest | None = Body(None),
 ) -> FiscalYearClosedResponse:
-    """A year can be closed from 1 April after it (JST). Before that only the DX office's explicit
+    """Who closed it, for the record, is the access token's subject. A year can be closed from 1 April after it (JST). Before that only the DX office's explicit
     `early_close: true` with a `reason` closes it; the reason is kept in FiscalYearClosed and the log."""
     require(caller, frozenset({Role.DX_OFFICE}), "close a fiscal year", "年度締め")
     now = clock()
     year = accepted_fiscal_year(fiscal_year, settings, now)
     request = body or CloseFiscalYearRequest()
+    actor = caller.subject
     try:
         permit = may_close(
             year,
@@ -149,7 +149,7 @@ async def close_fiscal_year(
     async with pool.acquire() as conn, conn.transaction():
         store = PostgresProgressionStore(conn)
         closing, announced = await handlers.close_fiscal_year(
-            store, conn, year, request.actor, early_close=permit.early, reason=permit.reason
+            store, conn, year, actor, early_close=permit.early, reason=permit.reason
         )
         if closing is None:
             earlier = await store.closing_of(year)
@@ -176,7 +176,7 @@ async def close_fiscal_year(
 
 
 @router.get(
-    "/trainees/{staff_id}",
+    "/trainees/{staff_id}", dependencies=[requires_scope(Scope.PROGRESS_READ)],
     response_model=TraineeStandingView,
     summary="A trainee's stages year by year, each with its decision, evidence and explanation",
 )

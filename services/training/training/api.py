@@ -12,7 +12,7 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dx_shared.access import CallerDep, require
+from dx_shared.access import CallerDep, require, requires_scope
 from dx_shared.bulk import off_loop
 from dx_shared.clock import Clock, ClockDep
 from dx_shared.contracts import Audience, Method, MoveOn
@@ -20,7 +20,7 @@ from dx_shared.logging import get_logger
 from dx_shared.metrics import WEBHOOK_ID_REUSED
 from dx_shared.plausibility import accepted_fiscal_year, skew_of
 from dx_shared.problems import ProblemError
-from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role
+from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role, Scope
 from dx_shared.service import PoolDep, SettingsDep
 from dx_shared.settings import Settings
 from dx_shared.uploads import read_body
@@ -211,9 +211,10 @@ class AttendanceView(BaseModel):
 
 
 class WaiverRequest(BaseModel):
+    """Who waives is the access token's subject; an `actor` in the body is ignored."""
+
     session_id: str = Field(min_length=1, max_length=200)
     staff_id: str = Field(min_length=1, max_length=200)
-    actor: str = Field("", max_length=200)
     reason: str = Field("", max_length=2000)
     fiscal_year: FiscalYear | None = Field(None, description="default: the session's fiscal year")
 
@@ -223,7 +224,7 @@ class WaiverView(BaseModel):
     session_id: str
     staff_id: str
     fiscal_year: int
-    actor: str
+    actor: str = Field(description="the subject of the access token that recorded the waiver")
     reason: str
     recorded_at: datetime
     created: bool
@@ -290,7 +291,7 @@ def _refuse_future_reports(reports: list[ReportedResult | None], window: FactWin
 # ---- sessions ---------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/sessions", status_code=201, response_model=SessionView, tags=["sessions"])
+@router.post("/api/v1/sessions", dependencies=[requires_scope(Scope.TRAINING_WRITE)], status_code=201, response_model=SessionView, tags=["sessions"])
 async def schedule_session(
     body: SessionRequest,
     pool: PoolDep,
@@ -331,7 +332,7 @@ async def schedule_session(
     return SessionView.of(session)
 
 
-@router.get("/api/v1/sessions", response_model=list[SessionView], tags=["sessions"])
+@router.get("/api/v1/sessions", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=list[SessionView], tags=["sessions"])
 async def list_sessions(
     pool: PoolDep, settings: SettingsDep, clock: ClockDep, fiscal_year: str | None = None
 ) -> list[SessionView]:
@@ -342,7 +343,7 @@ async def list_sessions(
 # ---- curricula --------------------------------------------------------------------------------
 
 
-@router.put("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
+@router.put("/api/v1/curricula/{fiscal_year}/{stage}", dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=CurriculumView, tags=["curricula"])
 async def set_curriculum(
     fiscal_year: str,
     stage: int,
@@ -362,7 +363,7 @@ async def set_curriculum(
     return CurriculumView.of(state)
 
 
-@router.get("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
+@router.get("/api/v1/curricula/{fiscal_year}/{stage}", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=CurriculumView, tags=["curricula"])
 async def get_curriculum(
     fiscal_year: str, stage: int, pool: PoolDep, settings: SettingsDep, clock: ClockDep
 ) -> CurriculumView:
@@ -380,7 +381,7 @@ async def get_curriculum(
 # ---- attendance, backfill, waivers, completions -----------------------------------------------
 
 
-@router.post("/api/v1/sessions/{session_id}/attendance", response_model=AttendanceView, tags=["completions"])
+@router.post("/api/v1/sessions/{session_id}/attendance", dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=AttendanceView, tags=["completions"])
 async def record_attendance(
     session_id: str,
     body: AttendanceRequest,
@@ -404,7 +405,7 @@ async def record_attendance(
 
 
 @router.post(
-    "/api/v1/completions/import",
+    "/api/v1/completions/import", dependencies=[requires_scope(Scope.TRAINING_WRITE)],
     response_model=ImportView,
     tags=["completions"],
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
@@ -433,7 +434,7 @@ async def import_completions(
     )
 
 
-@router.post("/api/v1/completions/waive", status_code=201, response_model=WaiverView, tags=["completions"])
+@router.post("/api/v1/completions/waive", dependencies=[requires_scope(Scope.TRAINING_WRITE)], status_code=201, response_model=WaiverView, tags=["completions"])
 async def waive_completion(
     body: WaiverRequest,
     pool: PoolDep,
@@ -443,7 +444,8 @@ async def waive_completion(
     clock: ClockDep,
 ) -> WaiverView:
     """Records a waiver (CompletionWaived); the same person, session and year again answers 200.
-    A waiver for a fiscal year that has not begun is refused (422 OCCURRED_IN_FUTURE)."""
+    A waiver for a fiscal year that has not begun is refused (422 OCCURRED_IN_FUTURE). The waiver's `actor` is
+    the token's subject, never a value from the body."""
     now = clock()
     fiscal_year = accepted_fiscal_year(body.fiscal_year, settings, now) if body.fiscal_year is not None else None
     try:
@@ -452,7 +454,7 @@ async def waive_completion(
             caller.role,
             session_id=body.session_id,
             staff_id=body.staff_id,
-            actor=body.actor,
+            actor=caller.subject or "",
             reason=body.reason,
             fiscal_year=fiscal_year,
             window=_window(settings, lambda: now),
@@ -464,7 +466,7 @@ async def waive_completion(
     return WaiverView.of(waiver, created)
 
 
-@router.get("/api/v1/completions", response_model=list[CompletionView], tags=["completions"])
+@router.get("/api/v1/completions", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=list[CompletionView], tags=["completions"])
 async def list_completions(
     pool: PoolDep,
     caller: CallerDep,
@@ -489,7 +491,7 @@ async def list_completions(
     )
 
 
-@router.get("/api/v1/completions/unmatched", tags=["completions"])
+@router.get("/api/v1/completions/unmatched", dependencies=[requires_scope(Scope.TRAINING_READ)], tags=["completions"])
 async def list_unmatched(
     pool: PoolDep,
     caller: CallerDep,
