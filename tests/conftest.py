@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from dx_shared.settings import Settings
+from tests.support.identity import use_provider
 from tests.support.idp import Idp, private_idp
 from tests.support.infra import Servers, create_database, drop_database, unique_name
 
@@ -22,8 +23,10 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture(scope="session")
 def idp() -> Iterator[Idp]:
-    """The OpenID Connect provider (deploy/idp) in test mode: a private one, or DX_TEST_IDP_URL's."""
+    """The OpenID Connect provider (deploy/idp) in test mode: a private one, or DX_TEST_IDP_URL's.
+    Test clients act as its signed-in people (tests.support.identity)."""
     with private_idp() as provider:
+        use_provider(provider)
         yield provider
 
 
@@ -53,7 +56,8 @@ def bus_names() -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(database_url: str, amqp_url: str, bus_names: dict[str, str]) -> Settings:
+def settings(database_url: str, amqp_url: str, bus_names: dict[str, str], idp: Idp) -> Settings:
+    use_provider(idp)
     return Settings(
         database_url=database_url,
         amqp_url=amqp_url,
@@ -61,5 +65,11 @@ def settings(database_url: str, amqp_url: str, bus_names: dict[str, str]) -> Set
         outbox_poll_interval=0.2,
         log_json=True,
         log_level="WARNING",
+        oidc_issuer=idp.issuer,
+        oidc_audience=idp.audience,
+        nomination_metrics_port=0,
+        training_metrics_port=0,
+        progression_metrics_port=0,
+        reporting_metrics_port=0,
         **bus_names,
     )

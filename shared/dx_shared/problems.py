@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -29,9 +30,11 @@ class ProblemError(Exception):
         title_ja: str,
         detail: str | None = None,
         detail_ja: str | None = None,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(f"{code}: {title_en}")
+        self.headers = dict(headers or {})
         self.status = status
         self.code = code
         self.title_en = title_en
@@ -59,7 +62,12 @@ class ProblemError(Exception):
 
 
 def problem_response(problem: ProblemError, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(problem.to_body(instance), status_code=problem.status, media_type=PROBLEM_CONTENT_TYPE)
+    return JSONResponse(
+        problem.to_body(instance),
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers or None,
+    )
 
 
 _STATUS_CODES: dict[int, tuple[str, str, str]] = {

@@ -2,7 +2,8 @@
 
 `build_service` wires settings, logging, the asyncpg pool (search_path = the service's schema),
 migrations, the broker and its topology, the subscribers, the outbox relay, the correlation-id
-middleware, problem+json errors, and `/healthz`, `/readyz`, `/metrics`, `/docs`.
+middleware, token authentication (deny by default, `dx_shared.access`), security headers, problem+json
+errors, `/healthz` and `/readyz`; `/metrics` on an internal port of its own, `/docs` in development mode.
 """
 
 from __future__ import annotations
@@ -17,21 +18,23 @@ from typing import Annotated, Any
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
+from dx_shared.access import AuthenticationMiddleware
+from dx_shared.auth import ClaimNames, TokenVerifier
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
 from dx_shared.consumer import Subscription, consume
 from dx_shared.contracts import produced_by
 from dx_shared.database import create_pool, ensure_database, migrate
+from dx_shared.hardening import SecurityHeadersMiddleware, install_offline_docs, metrics_server
 from dx_shared.logging import configure_logging, get_logger
 from dx_shared.metrics import HTTP_REQUESTS
 from dx_shared.outbox import OutboxRelay
@@ -160,7 +163,11 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         )
         app.state.pool = pool
         relay: OutboxRelay | None = None
+        metrics = contextlib.ExitStack()
         try:
+            app.state.metrics_port = metrics.enter_context(
+                metrics_server(settings.metrics_host, settings.metrics_port_of(spec.name))
+            )
             await migrate(pool, spec.name, spec.migrations)
             await broker.connect()
             await declare_topology(broker, settings, bindings)
@@ -180,6 +187,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             with contextlib.suppress(Exception):
                 await broker.stop()
             await pool.close()
+            metrics.close()
             log.info("service_stopped")
 
     app = FastAPI(
@@ -187,8 +195,12 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         description=spec.description,
         version=spec.version,
         lifespan=lifespan,
+        openapi_url="/openapi.json" if settings.dev_mode else None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.broker = broker
     app.state.service_name = spec.name
     bindings.update(_register_subscribers(app, broker, spec, settings))
@@ -201,8 +213,13 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
         "topic exchange. Every message is a CloudEvents 1.0 event in structured JSON mode.",
     )
     install_problem_handlers(app)
+    # Added last = outermost: the correlation id and security headers also cover refused requests.
+    app.add_middleware(AuthenticationMiddleware, verifier=app.state.token_verifier, names=ClaimNames.of(settings))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CorrelationMiddleware, service=spec.name, max_body=settings.max_upload_bytes)
     app.include_router(_operations_router(spec.name))
+    if settings.dev_mode:
+        install_offline_docs(app, app.title)
     for router in spec.routers:
         app.include_router(router)
     return app
@@ -274,9 +291,5 @@ def _operations_router(service: str) -> APIRouter:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503)
-
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEMO_WEBHOOK_SECRET = "whsec_ZHgtdGFsZW50LWRlbW8tc2VjcmV0LW5vdC1mb3ItcHJvZHVjdGlvbg=="
 
 DEFAULT_PORTS = {"nomination": 8101, "training": 8102, "progression": 8103, "reporting": 8104}
+DEFAULT_METRICS_PORTS = {"nomination": 9101, "training": 9102, "progression": 9103, "reporting": 9104}
 
 
 class Settings(BaseSettings):
@@ -40,6 +41,32 @@ class Settings(BaseSettings):
     progression_url: str = "http://127.0.0.1:8103"
     reporting_url: str = "http://127.0.0.1:8104"
 
+    nomination_metrics_port: int = Field(DEFAULT_METRICS_PORTS["nomination"], description="0 = any free port, -1 = off")
+    training_metrics_port: int = DEFAULT_METRICS_PORTS["training"]
+    progression_metrics_port: int = DEFAULT_METRICS_PORTS["progression"]
+    reporting_metrics_port: int = DEFAULT_METRICS_PORTS["reporting"]
+    metrics_host: str = Field("127.0.0.1", description="the internal interface /metrics listens on")
+
+    # Identity (CONTRACT.md "Identity"): access tokens from an OpenID Connect issuer. The claim names are
+    # settings so the same code serves the local provider, Keycloak and Microsoft Entra ID (`roles`, `scp`).
+    oidc_issuer: str = "http://127.0.0.1:8090"
+    oidc_audience: str = "dx-talent"
+    oidc_jwks_url: str | None = Field(None, description="default: jwks_uri from the issuer's discovery document")
+    oidc_role_claim: str = "dx_role"
+    oidc_department_claim: str = "dx_department"
+    oidc_staff_id_claim: str = "dx_staff_id"
+    oidc_scope_claim: str = "scope"
+    oidc_leeway_seconds: int = Field(30, ge=0, le=300, description="clock skew allowed on exp/nbf/iat")
+    oidc_jwks_min_refresh_seconds: float = Field(
+        10.0, ge=0, description="an unknown key id refetches the JWKS at most this often"
+    )
+    oidc_fetch_timeout_seconds: float = 5.0
+    loader_client_id: str = "dx-loader"
+    loader_client_secret: str = Field(
+        "dx-loader-dev-secret", description="client-credentials secret of the demo loader and the office CLI"
+    )
+    dev_mode: bool = Field(False, description="serve /docs and /openapi.json (development only)")
+
     # 育成計画: the period and the targets are configuration (POLICY.md §1, §4 Targets).
     plan_first_year: int = 2024
     plan_last_year: int = 2028
@@ -55,6 +82,11 @@ class Settings(BaseSettings):
 
     def port_of(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
+        return port
+
+    def metrics_port_of(self, service: str) -> int:
+        """A service without a setting of its own (a test's toy service) serves no metrics."""
+        port: int = getattr(self, f"{service}_metrics_port", -1)
         return port
 
     @property

@@ -30,7 +30,7 @@ def system(settings: Settings) -> Iterator[RunningSystem]:
 
 
 async def test_two_replicas_of_every_service_count_every_person_once(system: RunningSystem) -> None:
-    async with httpx.AsyncClient(timeout=60) as http, BusProbe(system.settings) as probe:
+    async with system.client(timeout=60) as http, BusProbe(system.settings) as probe:
         departments = "所属コード,所属名,部局\n100100,DX推進課,企画政策部\n".encode("cp932")
         roster = ("職員番号,氏名,所属コード\n" + "".join(f"{p},職員 {p},100100\n" for p in PEOPLE)).encode("cp932")
         for path, body in (("departments", departments), ("staff", roster)):

@@ -54,7 +54,7 @@ def stage_one_fy2024(plan: dict[str, Any]) -> dict[str, Any]:
 async def test_a_nomination_and_a_signed_completion_flow_through_all_four_services_into_the_plan_report(
     system: RunningSystem,
 ) -> None:
-    async with httpx.AsyncClient(timeout=30) as http, BusProbe(system.settings) as probe:
+    async with system.client(timeout=30) as http, BusProbe(system.settings) as probe:
         await walk_the_flow(system, http, probe)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from dx_shared.settings import Settings
+from tests.support.identity import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("nomination", "training", "progression", "reporting")
@@ -41,6 +42,16 @@ class RunningSystem:
     def url(self, service: str, path: str = "") -> str:
         return f"{self.urls[service]}{path}"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """A DX-office person's Authorization header (every scope), fresh for each call's use."""
+        return bearer()
+
+    def client(self, **kwargs: object) -> httpx.AsyncClient:
+        """An HTTP client that acts as a DX-office person (pass headers= to act as someone else)."""
+        headers = kwargs.pop("headers", None) or self.headers
+        return httpx.AsyncClient(headers=headers, **kwargs)  # type: ignore[arg-type]
+
 
 def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
     env = dict(os.environ)
@@ -54,12 +65,16 @@ def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, s
             "DX_WEBHOOK_SECRETS": settings.webhook_secrets,
             "DX_OUTBOX_POLL_INTERVAL": "0.5",
             "DX_LOG_LEVEL": "INFO",
+            "DX_OIDC_ISSUER": settings.oidc_issuer,
+            "DX_OIDC_AUDIENCE": settings.oidc_audience,
             "PYTHONPATH": str(ROOT),
         }
     )
     for service, port in ports.items():
         env[f"DX_{service.upper()}_PORT"] = str(port)
         env[f"DX_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
+        # Replicas share the environment: each picks a free internal metrics port of its own.
+        env[f"DX_{service.upper()}_METRICS_PORT"] = "0"
     return env
 
 

@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
 
-from dx_shared.access import CallerDep, require
+from dx_shared.access import CallerDep, require, requires_scope
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
 from dx_shared.problems import ProblemError
-from dx_shared.roles import OFFICES, Role
+from dx_shared.roles import OFFICES, Role, Scope
 from dx_shared.service import PoolDep, SettingsDep
 from dx_shared.settings import Settings
 from dx_shared.uploads import read_uploaded_file
@@ -176,7 +176,7 @@ class SheetOut(BaseModel):
 
 
 @router.post(
-    "/departments/import",
+    "/departments/import", dependencies=[requires_scope(Scope.ROSTER_IMPORT)],
     response_model=ImportOut,
     summary="所属一覧の取込み — import a fiscal year's department list (CSV)",
     openapi_extra=CSV_BODY,
@@ -195,7 +195,7 @@ async def import_departments(
 
 
 @router.post(
-    "/staff/import",
+    "/staff/import", dependencies=[requires_scope(Scope.ROSTER_IMPORT)],
     response_model=ImportOut,
     summary="職員名簿の取込み — import a fiscal year's staff roster (CSV)",
     openapi_extra=CSV_BODY,
@@ -260,7 +260,7 @@ def _import_out(report: use_cases.ImportReport) -> ImportOut:
 
 
 @router.post(
-    "/nominations",
+    "/nominations", dependencies=[requires_scope(Scope.NOMINATIONS_WRITE)],
     status_code=201,
     response_model=NominationOut,
     summary="推薦・自薦 — nominate a staff member for a fiscal year (recommended or self slot)",
@@ -282,7 +282,7 @@ async def create_nomination(body: NominationIn, pool: PoolDep, response: Respons
 
 
 @router.post(
-    "/nominations/{nomination_id}/withdraw",
+    "/nominations/{nomination_id}/withdraw", dependencies=[requires_scope(Scope.NOMINATIONS_WRITE)],
     response_model=NominationOut,
     summary="取下げ — withdraw a nomination (frees the slot)",
 )
@@ -297,7 +297,7 @@ async def withdraw_nomination(
 
 
 @router.post(
-    "/nominations/import",
+    "/nominations/import", dependencies=[requires_scope(Scope.NOMINATIONS_WRITE)],
     response_model=SheetOut,
     summary="推薦・自薦一覧の取込み — nominate from a CSV sheet, each row judged on its own",
     openapi_extra=CSV_BODY,
@@ -349,7 +349,7 @@ def _sheet_row_out(result: use_cases.SheetRowResult) -> SheetRowOut:
     )
 
 
-@router.get("/nominations", response_model=NominationPage, summary="推薦・自薦の一覧 — list nominations")
+@router.get("/nominations", dependencies=[requires_scope(Scope.NOMINATIONS_READ)], response_model=NominationPage, summary="推薦・自薦の一覧 — list nominations")
 async def list_nominations(
     pool: PoolDep,
     caller: CallerDep,
@@ -376,7 +376,7 @@ async def list_nominations(
     return NominationPage(items=[_out(view) for view in views], page=page, page_size=page_size, total=total)
 
 
-@router.get("/nominations/{nomination_id}", response_model=NominationOut, summary="one nomination")
+@router.get("/nominations/{nomination_id}", dependencies=[requires_scope(Scope.NOMINATIONS_READ)], response_model=NominationOut, summary="one nomination")
 async def get_nomination(nomination_id: str, pool: PoolDep, caller: CallerDep) -> NominationOut:
     found = await _nomination_out(pool, _nomination_id(nomination_id))
     if not caller.may_see_person(found.staff_id, found.department_code):
@@ -385,7 +385,7 @@ async def get_nomination(nomination_id: str, pool: PoolDep, caller: CallerDep) -
 
 
 @router.get(
-    "/departments",
+    "/departments", dependencies=[requires_scope(Scope.NOMINATIONS_READ)],
     response_model=list[DepartmentOut],
     summary="所属一覧 — a fiscal year's departments, by bureau and code",
 )
@@ -398,7 +398,7 @@ async def list_departments(pool: PoolDep, fiscal_year: FiscalYear | None = None)
 
 
 @router.get(
-    "/departments/{code}/nominations",
+    "/departments/{code}/nominations", dependencies=[requires_scope(Scope.NOMINATIONS_READ)],
     response_model=DepartmentNominationsOut,
     summary="所属の推薦状況 — a department's recommended slot and self-slot applicants in a fiscal year",
 )

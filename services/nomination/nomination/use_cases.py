@@ -16,7 +16,7 @@ from dx_shared import contracts as c
 from dx_shared.envelope import new_event
 from dx_shared.logging import get_logger
 from dx_shared.outbox import enqueue
-from dx_shared.roles import OFFICE, Caller
+from dx_shared.roles import Caller
 from nomination import domain
 from nomination.csv_import import (
     NominationLine,
@@ -252,7 +252,7 @@ def _refusal_for_race(exc: asyncpg.UniqueViolationError, nomination: Nomination)
     raise exc
 
 
-async def withdraw(pool: asyncpg.Pool, nomination_id: str, reason: str, caller: Caller = OFFICE) -> Nomination:
+async def withdraw(pool: asyncpg.Pool, nomination_id: str, reason: str, caller: Caller) -> Nomination:
     """取下げ: frees the slot and announces it (NominationWithdrawn); a second withdrawal is refused."""
     async with pool.acquire() as conn, conn.transaction():
         repo = PostgresRepository(conn)

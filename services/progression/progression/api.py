@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from dx_shared.access import CallerDep, refused, require
+from dx_shared.access import CallerDep, refused, require, requires_scope
 from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja, parse_fiscal_year
 from dx_shared.problems import ProblemError
-from dx_shared.roles import Role
+from dx_shared.roles import Role, Scope
 from dx_shared.service import PoolDep
 from progression import handlers
 from progression.domain import EmittedYear, PersonStanding, YearStanding
@@ -19,10 +19,6 @@ from progression.explanation import explain_cancelled, explain_year, stage_en, s
 from progression.repository import PostgresProgressionStore
 
 router = APIRouter(prefix="/api/v1", tags=["progression"])
-
-
-class CloseFiscalYearRequest(BaseModel):
-    actor: str | None = Field(None, description="who closes the year (an office account), for the record")
 
 
 class FiscalYearClosedResponse(BaseModel):
@@ -91,17 +87,16 @@ class TraineeStandingView(BaseModel):
 
 
 @router.post(
-    "/fiscal-years/{fiscal_year}/close",
+    "/fiscal-years/{fiscal_year}/close", dependencies=[requires_scope(Scope.FY_CLOSE)],
     status_code=201,
     response_model=FiscalYearClosedResponse,
     summary="Close a fiscal year (年度締め): its decisions become final, people still waiting repeat",
 )
-async def close_fiscal_year(
-    fiscal_year: str, pool: PoolDep, caller: CallerDep, body: CloseFiscalYearRequest | None = Body(None)
-) -> FiscalYearClosedResponse:
+async def close_fiscal_year(fiscal_year: str, pool: PoolDep, caller: CallerDep) -> FiscalYearClosedResponse:
+    """Who closed it, for the record, is the access token's subject (a body is not read)."""
     require(caller, frozenset({Role.DX_OFFICE}), "close a fiscal year", "年度締め")
     year = _fiscal_year(fiscal_year)
-    actor = body.actor if body else None
+    actor = caller.subject
     async with pool.acquire() as conn, conn.transaction():
         store = PostgresProgressionStore(conn)
         closing, announced = await handlers.close_fiscal_year(store, conn, year, actor)
@@ -126,7 +121,7 @@ async def close_fiscal_year(
 
 
 @router.get(
-    "/trainees/{staff_id}",
+    "/trainees/{staff_id}", dependencies=[requires_scope(Scope.PROGRESS_READ)],
     response_model=TraineeStandingView,
     summary="A trainee's stages year by year, each with its decision, evidence and explanation",
 )

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from dx_shared.access import CallerDep, refused, require
+from dx_shared.access import CallerDep, refused, requires_scope
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
 from dx_shared.problems import ProblemError
-from dx_shared.roles import SEES_EVERYTHING, Caller, Role
+from dx_shared.roles import Caller, Scope
 from dx_shared.service import PoolDep, SettingsDep
-from reporting import csv_views, reports
-from reporting.dashboard import render_dashboard
+from reporting import csv_views, reports, visibility
+from reporting.dashboard import DASHBOARD_CSS, render_dashboard, render_trainee_page
 from reporting.dead_letters import dead_letter_depths
 from reporting.repository import ReportQueries
 
@@ -53,24 +53,28 @@ async def _plan(pool: Any, settings: Any, first: str | None, last: str | None) -
     return await reports.plan_report(ReportQueries(pool), targets, first_year, last_year)
 
 
-@router.get("/api/v1/reports/plan", summary="育成計画: plan vs actual per stage and fiscal year, with 累計")
+@router.get("/api/v1/reports/plan", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="育成計画: plan vs actual per stage and fiscal year, with 累計")
 async def plan(pool: PoolDep, settings: SettingsDep, from_: str | None = Query(None, alias="from"),
                to: str | None = None) -> dict[str, Any]:
     return await _plan(pool, settings, from_, to)
 
 
-@router.get("/api/v1/reports/plan.csv", summary="育成計画 as CSV (UTF-8 with BOM)", response_class=Response)
+@router.get("/api/v1/reports/plan.csv", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="育成計画 as CSV (UTF-8 with BOM)", response_class=Response)
 async def plan_csv(pool: PoolDep, settings: SettingsDep, from_: str | None = Query(None, alias="from"),
                    to: str | None = None) -> Response:
     return _csv(csv_views.plan_csv(await _plan(pool, settings, from_, to)), "plan")
 
 
-@router.get("/api/v1/reports/departments", summary="Per department: recommended slot, volunteers, completions")
+@router.get("/api/v1/reports/departments", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Per department: recommended slot, volunteers, completions")
 async def departments(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
     return _departments_seen_by(caller, await reports.department_report(ReportQueries(pool), _fiscal_year(fiscal_year)))
 
 
-@router.get("/api/v1/reports/departments.csv", summary="Department report as CSV", response_class=Response)
+@router.get("/api/v1/reports/departments.csv", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Department report as CSV", response_class=Response)
 async def departments_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
     year = _fiscal_year(fiscal_year)
     report = _departments_seen_by(caller, await reports.department_report(ReportQueries(pool), year))
@@ -78,35 +82,23 @@ async def departments_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | N
 
 
 def _departments_seen_by(caller: Caller, report: dict[str, Any]) -> dict[str, Any]:
-    """Department heads see their own department's row; the totals stay (they name nobody) (§5)."""
-    if caller.sees_everything:
-        return report
-    if caller.role is not Role.DEPARTMENT:
+    seen = visibility.departments_seen_by(caller, report)
+    if seen is None:
         raise refused(caller, "see the department report", "所属別報告の閲覧")
-    return {
-        **report,
-        "departments": [row for row in report["departments"] if caller.may_see_department(row["code"])],
-        "missing_nomination": [row for row in report["missing_nomination"] if caller.may_see_department(row["code"])],
-    }
+    return seen
 
 
-@router.get("/api/v1/reports/baseline", summary="Baseline completion rates by department, bureau, managers")
+@router.get("/api/v1/reports/baseline", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Baseline completion rates by department, bureau, managers")
 async def baseline(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
-    return _baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), _fiscal_year(fiscal_year)))
+    return visibility.baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), _fiscal_year(fiscal_year)))
 
 
-def _baseline_seen_by(caller: Caller, report: dict[str, Any]) -> dict[str, Any]:
-    """Rates by bureau and overall are for everyone; the per-department rows for the offices and each
-    department's own head."""
-    if caller.sees_everything:
-        return report
-    return {**report, "departments": [row for row in report["departments"] if caller.may_see_department(row["key"])]}
-
-
-@router.get("/api/v1/reports/baseline.csv", summary="Baseline report as CSV", response_class=Response)
+@router.get("/api/v1/reports/baseline.csv", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Baseline report as CSV", response_class=Response)
 async def baseline_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
     year = _fiscal_year(fiscal_year)
-    report = _baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), year))
+    report = visibility.baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), year))
     return _csv(csv_views.baseline_csv(report), f"baseline-FY{year}")
 
 
@@ -125,47 +117,68 @@ async def _trainee(pool: Any, staff_id: str, caller: Caller) -> dict[str, Any]:
     return report
 
 
-@router.get("/api/v1/reports/trainees/{staff_id}.csv", summary="One person's progress as CSV",
+@router.get("/api/v1/reports/trainees/{staff_id}.csv", dependencies=[requires_scope(Scope.PROGRESS_READ)],
+            summary="One person's progress as CSV",
             response_class=Response)
 async def trainee_csv(pool: PoolDep, staff_id: str, caller: CallerDep) -> Response:
     return _csv(csv_views.trainee_csv(await _trainee(pool, staff_id, caller)), f"trainee-{staff_id}")
 
 
-@router.get("/api/v1/reports/trainees/{staff_id}", summary="One person's years, stages, sessions and status")
+@router.get("/api/v1/reports/trainees/{staff_id}", dependencies=[requires_scope(Scope.PROGRESS_READ)],
+            summary="One person's years, stages, sessions and status")
 async def trainee(pool: PoolDep, staff_id: str, caller: CallerDep) -> dict[str, Any]:
     return await _trainee(pool, staff_id, caller)
 
 
-@router.get("/api/v1/reports/sessions", summary="Sessions of a fiscal year: enrolments and completions by method")
+@router.get("/api/v1/reports/sessions", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Sessions of a fiscal year: enrolments and completions by method")
 async def sessions(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> dict[str, Any]:
     return await reports.sessions_report(ReportQueries(pool), _fiscal_year(fiscal_year))
 
 
-@router.get("/api/v1/reports/sessions.csv", summary="Sessions report as CSV", response_class=Response)
+@router.get("/api/v1/reports/sessions.csv", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Sessions report as CSV", response_class=Response)
 async def sessions_csv(pool: PoolDep, fiscal_year: str | None = FiscalYearQuery) -> Response:
     year = _fiscal_year(fiscal_year)
     return _csv(csv_views.sessions_csv(await reports.sessions_report(ReportQueries(pool), year)),
                 f"sessions-FY{year}")
 
 
-@router.get("/api/v1/reports/pipeline", summary="Pipeline health: streams, dead-letter queues, late, unmatched")
+@router.get("/api/v1/reports/pipeline", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Pipeline health: streams, dead-letter queues, late, unmatched")
 async def pipeline(pool: PoolDep, settings: SettingsDep, caller: CallerDep) -> dict[str, Any]:
-    require(caller, SEES_EVERYTHING, "see pipeline health", "データ連携状況の閲覧")
+    _require_pipeline(caller)
     return await reports.pipeline_report(ReportQueries(pool), await dead_letter_depths(settings))
 
 
-@router.get("/api/v1/reports/pipeline.csv", summary="Pipeline health as CSV", response_class=Response)
+@router.get("/api/v1/reports/pipeline.csv", dependencies=[requires_scope(Scope.REPORTS_READ)],
+            summary="Pipeline health as CSV", response_class=Response)
 async def pipeline_csv(pool: PoolDep, settings: SettingsDep, caller: CallerDep) -> Response:
-    require(caller, SEES_EVERYTHING, "see pipeline health", "データ連携状況の閲覧")
+    _require_pipeline(caller)
     report = await reports.pipeline_report(ReportQueries(pool), await dead_letter_depths(settings))
     return _csv(csv_views.pipeline_csv(report), "pipeline")
 
 
-@router.get("/", summary="ダッシュボード (dashboard, in Japanese)", response_class=HTMLResponse, tags=["dashboard"])
-async def dashboard(pool: PoolDep, settings: SettingsDep, fiscal_year: str | None = FiscalYearQuery) -> HTMLResponse:
+def _require_pipeline(caller: Caller) -> None:
+    if not visibility.sees_pipeline(caller):
+        raise refused(caller, "see pipeline health", "データ連携状況の閲覧")
+
+
+@router.get("/", summary="ダッシュボード (dashboard, in Japanese): scoped to the caller", response_class=HTMLResponse,
+            tags=["dashboard"], dependencies=[requires_scope(Scope.REPORTS_READ)])
+async def dashboard(pool: PoolDep, settings: SettingsDep, caller: CallerDep,
+                    fiscal_year: str | None = FiscalYearQuery) -> HTMLResponse:
     queries = ReportQueries(pool)
+    if not visibility.sees_programme_dashboard(caller):
+        return HTMLResponse(await render_trainee_page(queries, caller.staff_id or ""))
     year = _fiscal_year(fiscal_year) if fiscal_year else await _default_dashboard_year(queries)
-    return HTMLResponse(await render_dashboard(queries, settings, year, await dead_letter_depths(settings)))
+    dead_letters = await dead_letter_depths(settings) if visibility.sees_pipeline(caller) else None
+    return HTMLResponse(await render_dashboard(queries, settings, year, caller, dead_letters))
+
+
+@router.get("/static/dashboard.css", include_in_schema=False, dependencies=[requires_scope(Scope.REPORTS_READ)])
+async def dashboard_css() -> Response:
+    return Response(DASHBOARD_CSS, media_type="text/css; charset=utf-8")
 
 
 async def _default_dashboard_year(queries: ReportQueries) -> int:

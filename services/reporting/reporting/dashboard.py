@@ -1,19 +1,24 @@
-"""The dashboard at `/`: the reports rendered server-side into one Japanese page (no scripts, no CDN)."""
+"""The dashboard at `/`: the reports rendered server-side into one Japanese page (no scripts, no inline
+style, no CDN: the Content-Security-Policy allows none), scoped to the caller (`reporting.visibility`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from dx_shared.calendar import JST, fiscal_year_label_ja
+from dx_shared.roles import Caller
 from dx_shared.settings import Settings
-from reporting import reports
+from reporting import reports, visibility
 from reporting.domain import STAGE_NAMES
 from reporting.repository import ReportQueries
 
 STAGE_COLOURS = {1: "#2b6cb0", 2: "#2f855a", 3: "#b7791f", 4: "#9b2c2c", 5: "#6b46c1"}
+
+DASHBOARD_CSS = (files("reporting") / "templates" / "dashboard.css").read_text(encoding="utf-8")
 
 _environment = Environment(
     loader=PackageLoader("reporting", "templates"), autoescape=select_autoescape(["html"]),
@@ -85,13 +90,25 @@ def stage_chart(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 async def render_dashboard(
-    queries: ReportQueries, settings: Settings, fiscal_year: int, dead_letter_queues: list[dict[str, Any]]
+    queries: ReportQueries,
+    settings: Settings,
+    fiscal_year: int,
+    caller: Caller,
+    dead_letter_queues: list[dict[str, Any]] | None,
 ) -> str:
+    """The programme dashboard for the offices (everything) and department heads (their own department;
+    no pipeline panel). `dead_letter_queues` is None for a caller who may not see pipeline health."""
     targets = reports.plan_targets(settings)
     plan = await reports.plan_report(queries, targets, targets.first_year, targets.last_year)
-    departments = await reports.department_report(queries, fiscal_year)
-    baseline = await reports.baseline_report(queries, fiscal_year)
-    pipeline = await reports.pipeline_report(queries, dead_letter_queues)
+    departments = visibility.departments_seen_by(caller, await reports.department_report(queries, fiscal_year))
+    if departments is None:
+        raise PermissionError("a trainee gets render_trainee_page")
+    baseline = visibility.baseline_seen_by(caller, await reports.baseline_report(queries, fiscal_year))
+    pipeline = (
+        await reports.pipeline_report(queries, dead_letter_queues)
+        if dead_letter_queues is not None and visibility.sees_pipeline(caller)
+        else None
+    )
     selected_new = next(
         (entry for entry in plan["new_promoters"]["per_year"] if entry["fiscal_year"] == fiscal_year), None
     )
@@ -105,5 +122,14 @@ async def render_dashboard(
         departments=departments,
         baseline=baseline,
         pipeline=pipeline,
+        generated_at=datetime.now(UTC).astimezone(JST).strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+async def render_trainee_page(queries: ReportQueries, staff_id: str) -> str:
+    """A trainee's own page: their years, stages and required sessions, nothing about anyone else."""
+    return _environment.get_template("trainee.html").render(
+        staff_id=staff_id,
+        progress=await reports.trainee_report(queries, staff_id),
         generated_at=datetime.now(UTC).astimezone(JST).strftime("%Y-%m-%d %H:%M"),
     )

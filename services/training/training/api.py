@@ -12,12 +12,12 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dx_shared.access import CallerDep, require
+from dx_shared.access import CallerDep, require, requires_scope
 from dx_shared.calendar import parse_fiscal_year
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.logging import get_logger
 from dx_shared.problems import ProblemError
-from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role
+from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role, Scope
 from dx_shared.service import PoolDep, SettingsDep
 from dx_shared.uploads import read_body
 from training import handlers
@@ -198,9 +198,10 @@ class AttendanceView(BaseModel):
 
 
 class WaiverRequest(BaseModel):
+    """Who waives is the access token's subject; an `actor` in the body is ignored."""
+
     session_id: str = Field(min_length=1, max_length=200)
     staff_id: str = Field(min_length=1, max_length=200)
-    actor: str = Field("", max_length=200)
     reason: str = Field("", max_length=2000)
     fiscal_year: FiscalYear | None = Field(None, description="default: the session's fiscal year")
 
@@ -210,7 +211,7 @@ class WaiverView(BaseModel):
     session_id: str
     staff_id: str
     fiscal_year: int
-    actor: str
+    actor: str = Field(description="the subject of the access token that recorded the waiver")
     reason: str
     recorded_at: datetime
     created: bool
@@ -274,7 +275,7 @@ def _fiscal_year(value: int | str) -> int:
 # ---- sessions ---------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/sessions", status_code=201, response_model=SessionView, tags=["sessions"])
+@router.post("/api/v1/sessions", dependencies=[requires_scope(Scope.TRAINING_WRITE)], status_code=201, response_model=SessionView, tags=["sessions"])
 async def schedule_session(body: SessionRequest, pool: PoolDep, response: Response, caller: CallerDep) -> SessionView:
     """Schedules a session (SessionScheduled). The same session again answers 200 and changes nothing."""
     require(caller, OFFICES, "schedule sessions", "研修の登録")
@@ -308,7 +309,7 @@ async def schedule_session(body: SessionRequest, pool: PoolDep, response: Respon
     return SessionView.of(session)
 
 
-@router.get("/api/v1/sessions", response_model=list[SessionView], tags=["sessions"])
+@router.get("/api/v1/sessions", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=list[SessionView], tags=["sessions"])
 async def list_sessions(pool: PoolDep, fiscal_year: str | None = None) -> list[SessionView]:
     year = _fiscal_year(fiscal_year) if fiscal_year else None
     return [SessionView.of(session) for session in await handlers.sessions(pool, year)]
@@ -317,7 +318,7 @@ async def list_sessions(pool: PoolDep, fiscal_year: str | None = None) -> list[S
 # ---- curricula --------------------------------------------------------------------------------
 
 
-@router.put("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
+@router.put("/api/v1/curricula/{fiscal_year}/{stage}", dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=CurriculumView, tags=["curricula"])
 async def set_curriculum(
     fiscal_year: str, stage: int, body: CurriculumRequest, pool: PoolDep, caller: CallerDep
 ) -> CurriculumView:
@@ -330,7 +331,7 @@ async def set_curriculum(
     return CurriculumView.of(state)
 
 
-@router.get("/api/v1/curricula/{fiscal_year}/{stage}", response_model=CurriculumView, tags=["curricula"])
+@router.get("/api/v1/curricula/{fiscal_year}/{stage}", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=CurriculumView, tags=["curricula"])
 async def get_curriculum(fiscal_year: str, stage: int, pool: PoolDep) -> CurriculumView:
     state = await handlers.curriculum(pool, _fiscal_year(fiscal_year), stage)
     if state is None:
@@ -346,7 +347,7 @@ async def get_curriculum(fiscal_year: str, stage: int, pool: PoolDep) -> Curricu
 # ---- attendance, backfill, waivers, completions -----------------------------------------------
 
 
-@router.post("/api/v1/sessions/{session_id}/attendance", response_model=AttendanceView, tags=["completions"])
+@router.post("/api/v1/sessions/{session_id}/attendance", dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=AttendanceView, tags=["completions"])
 async def record_attendance(
     session_id: str, body: AttendanceRequest, pool: PoolDep, caller: CallerDep
 ) -> AttendanceView:
@@ -362,7 +363,7 @@ async def record_attendance(
 
 
 @router.post(
-    "/api/v1/completions/import",
+    "/api/v1/completions/import", dependencies=[requires_scope(Scope.TRAINING_WRITE)],
     response_model=ImportView,
     tags=["completions"],
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
@@ -387,21 +388,22 @@ async def import_completions(request: Request, pool: PoolDep, settings: Settings
     )
 
 
-@router.post("/api/v1/completions/waive", status_code=201, response_model=WaiverView, tags=["completions"])
+@router.post("/api/v1/completions/waive", dependencies=[requires_scope(Scope.TRAINING_WRITE)], status_code=201, response_model=WaiverView, tags=["completions"])
 async def waive_completion(
     body: WaiverRequest,
     pool: PoolDep,
     response: Response,
     caller: CallerDep,
 ) -> WaiverView:
-    """Records a waiver (CompletionWaived); the same person, session and year again answers 200."""
+    """Records a waiver (CompletionWaived); the same person, session and year again answers 200.
+    The waiver's `actor` is the token's subject, never a value from the body."""
     try:
         waiver, created = await handlers.waive(
             pool,
             caller.role,
             session_id=body.session_id,
             staff_id=body.staff_id,
-            actor=body.actor,
+            actor=caller.subject or "",
             reason=body.reason,
             fiscal_year=_fiscal_year(body.fiscal_year) if body.fiscal_year is not None else None,
         )
@@ -412,7 +414,7 @@ async def waive_completion(
     return WaiverView.of(waiver, created)
 
 
-@router.get("/api/v1/completions", response_model=list[CompletionView], tags=["completions"])
+@router.get("/api/v1/completions", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=list[CompletionView], tags=["completions"])
 async def list_completions(
     pool: PoolDep,
     caller: CallerDep,
@@ -435,7 +437,7 @@ async def list_completions(
     )
 
 
-@router.get("/api/v1/completions/unmatched", tags=["completions"])
+@router.get("/api/v1/completions/unmatched", dependencies=[requires_scope(Scope.TRAINING_READ)], tags=["completions"])
 async def list_unmatched(
     pool: PoolDep,
     caller: CallerDep,

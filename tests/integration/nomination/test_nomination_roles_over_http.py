@@ -11,11 +11,18 @@ from tests.integration.nomination.conftest import (
     nomination_count,
     outbox_count,
 )
+from tests.support.identity import bearer, head_of, trainee
 
 pytestmark = pytest.mark.integration
 
-HEAD_0101 = {"X-DX-Role": "department", "X-DX-Department": "0101"}
-TRAINEE_001003 = {"X-DX-Role": "trainee", "X-DX-Staff-Id": "001003"}
+
+
+def HEAD_0101() -> dict[str, str]:
+    return head_of("0101")
+
+
+def TRAINEE_001003() -> dict[str, str]:
+    return trainee("001003")
 
 
 async def test_a_department_head_nominating_for_another_department_is_refused_and_nothing_is_recorded(
@@ -25,7 +32,7 @@ async def test_a_department_head_nominating_for_another_department_is_refused_an
     refused = await client.post(
         "/api/v1/nominations",
         json={"staff_id": "001004", "fiscal_year": 2024, "slot": "recommended", "department_code": "0201"},
-        headers=HEAD_0101,
+        headers=HEAD_0101(),
     )
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
@@ -41,14 +48,14 @@ async def test_a_department_head_nominates_their_own_and_lists_only_their_own_de
     own = await client.post(
         "/api/v1/nominations",
         json={"staff_id": "001001", "fiscal_year": 2024, "slot": "recommended"},
-        headers=HEAD_0101,
+        headers=HEAD_0101(),
     )
     assert own.status_code == 201, own.text
     assert own.json()["department_code"] == "0101"
     assert (await nominate(client, "001004", "recommended")).status_code == 201
-    listed = await client.get("/api/v1/nominations", params={"fiscal_year": 2024}, headers=HEAD_0101)
+    listed = await client.get("/api/v1/nominations", params={"fiscal_year": 2024}, headers=HEAD_0101())
     assert [item["staff_id"] for item in listed.json()["items"]] == ["001001"]
-    other = await client.get("/api/v1/departments/0201/nominations", params={"fiscal_year": 2024}, headers=HEAD_0101)
+    other = await client.get("/api/v1/departments/0201/nominations", params={"fiscal_year": 2024}, headers=HEAD_0101())
     assert other.status_code == 403
 
 
@@ -57,26 +64,26 @@ async def test_a_trainee_applies_for_the_self_slot_and_sees_only_their_own_nomin
 ) -> None:
     await import_sample_rosters(client)
     applied = await client.post(
-        "/api/v1/nominations", json={"staff_id": "001003", "fiscal_year": 2024, "slot": "self"}, headers=TRAINEE_001003
+        "/api/v1/nominations", json={"staff_id": "001003", "fiscal_year": 2024, "slot": "self"}, headers=TRAINEE_001003()
     )
     assert applied.status_code == 201, applied.text
     for_someone_else = await client.post(
-        "/api/v1/nominations", json={"staff_id": "001006", "fiscal_year": 2024, "slot": "self"}, headers=TRAINEE_001003
+        "/api/v1/nominations", json={"staff_id": "001006", "fiscal_year": 2024, "slot": "self"}, headers=TRAINEE_001003()
     )
     assert for_someone_else.status_code == 403
     assert (await nominate(client, "001006", "self")).status_code == 201
-    listed = await client.get("/api/v1/nominations", params={"fiscal_year": 2024}, headers=TRAINEE_001003)
+    listed = await client.get("/api/v1/nominations", params={"fiscal_year": 2024}, headers=TRAINEE_001003())
     assert [item["staff_id"] for item in listed.json()["items"]] == ["001003"]
 
 
-async def test_only_the_offices_import_rosters_and_an_unknown_role_is_a_clear_error(client: httpx.AsyncClient) -> None:
+async def test_only_the_offices_import_rosters_and_a_token_with_an_unknown_role_is_refused(client: httpx.AsyncClient) -> None:
     as_department = await client.post(
         "/api/v1/staff/import",
         params={"fiscal_year": 2024},
         content=b"x",
-        headers={**HEAD_0101, "content-type": "text/csv"},
+        headers={**HEAD_0101(), "content-type": "text/csv"},
     )
     assert as_department.status_code == 403
-    unknown = await client.get("/api/v1/nominations", headers={"X-DX-Role": "mayor"})
-    assert unknown.status_code == 400
-    assert unknown.json()["code"] == "UNKNOWN_ROLE"
+    unknown = await client.get("/api/v1/nominations", headers=bearer("mayor"))
+    assert unknown.status_code == 403
+    assert unknown.json()["code"] == "ROLE_MISSING"

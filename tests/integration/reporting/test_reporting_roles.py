@@ -8,11 +8,10 @@ import pytest
 
 from dx_shared.settings import Settings
 from tests.integration.reporting.event_factory import advanced, departments, feed, nominated, roster
+from tests.support.identity import bearer, head_of, trainee
 
 pytestmark = pytest.mark.integration
 
-HEAD_D1 = {"X-DX-Role": "department", "X-DX-Department": "D1"}
-TRAINEE_S1 = {"X-DX-Role": "trainee", "X-DX-Staff-Id": "S1"}
 
 
 async def test_each_caller_sees_only_what_their_role_allows(settings: Settings, reporting: httpx.AsyncClient) -> None:
@@ -28,6 +27,8 @@ async def test_each_caller_sees_only_what_their_role_allows(settings: Settings, 
             advanced("S2", 2024, 0, 1),
         ],
     )
+    HEAD_D1 = head_of("D1")
+    TRAINEE_S1 = trainee("S1")
     everything = (await reporting.get("/api/v1/reports/departments", params={"fiscal_year": 2024})).json()
     assert {row["code"] for row in everything["departments"]} == {"D1", "D2"}
     own = (await reporting.get("/api/v1/reports/departments", params={"fiscal_year": 2024}, headers=HEAD_D1)).json()
@@ -43,6 +44,6 @@ async def test_each_caller_sees_only_what_their_role_allows(settings: Settings, 
 
     assert (await reporting.get("/api/v1/reports/departments", headers=TRAINEE_S1)).status_code == 403
     assert (await reporting.get("/api/v1/reports/pipeline", headers=HEAD_D1)).status_code == 403
-    assert (await reporting.get("/api/v1/reports/pipeline", headers={"X-DX-Role": "info_policy"})).status_code == 200
+    assert (await reporting.get("/api/v1/reports/pipeline", headers=bearer("info_policy"))).status_code == 200
     baseline = (await reporting.get("/api/v1/reports/baseline", params={"fiscal_year": 2024}, headers=HEAD_D1)).json()
     assert [row["key"] for row in baseline["departments"]] == ["D1"]

@@ -8,11 +8,11 @@ import httpx
 import pytest
 
 from tests.integration.training.conftest import count, outbox_count, pool_of, schedule
+from tests.support.identity import bearer, head_of, subject_of, trainee
 
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).parents[2] / "data" / "training"
-OFFICE = {"X-DX-Role": "hr_office"}
 
 
 async def test_a_scheduled_session_is_listed_and_announced_once(client: httpx.AsyncClient) -> None:
@@ -122,27 +122,25 @@ async def test_a_shift_jis_backfill_with_japanese_headers_is_read(client: httpx.
 
 async def test_only_the_offices_may_waive_and_a_waiver_is_kept_once(client: httpx.AsyncClient) -> None:
     await schedule(client)
-    waiver = {"session_id": "S-2025-EL-001", "staff_id": "A1001", "actor": "hr-042", "reason": "病気療養のため"}
-    refused = await client.post(
-        "/api/v1/completions/waive", json=waiver, headers={"X-DX-Role": "department", "X-DX-Department": "0101"}
-    )
-    trainee = await client.post(
-        "/api/v1/completions/waive", json=waiver, headers={"X-DX-Role": "trainee", "X-DX-Staff-Id": "A1001"}
-    )
-    no_reason = await client.post("/api/v1/completions/waive", json={**waiver, "reason": " "}, headers=OFFICE)
-    granted = await client.post("/api/v1/completions/waive", json=waiver, headers=OFFICE)
-    repeated = await client.post("/api/v1/completions/waive", json=waiver, headers={"X-DX-Role": "dx_office"})
-    assert [r.status_code for r in (refused, trainee, no_reason, granted, repeated)] == [403, 403, 422, 201, 200]
+    # An `actor` in the body is ignored: who waived is the access token's subject.
+    waiver = {"session_id": "S-2025-EL-001", "staff_id": "A1001", "actor": "someone-else", "reason": "病気療養のため"}
+    hr_office = bearer("hr_office")
+    refused = await client.post("/api/v1/completions/waive", json=waiver, headers=head_of("0101"))
+    as_trainee = await client.post("/api/v1/completions/waive", json=waiver, headers=trainee("A1001"))
+    no_reason = await client.post("/api/v1/completions/waive", json={**waiver, "reason": " "}, headers=hr_office)
+    granted = await client.post("/api/v1/completions/waive", json=waiver, headers=hr_office)
+    repeated = await client.post("/api/v1/completions/waive", json=waiver, headers=bearer("dx_office"))
+    assert [r.status_code for r in (refused, as_trainee, no_reason, granted, repeated)] == [403, 403, 422, 201, 200]
     assert no_reason.json()["code"] == "REASON_REQUIRED"
-    assert trainee.json()["code"] == "WAIVER_NOT_PERMITTED"
-    assert (granted.json()["actor"], granted.json()["fiscal_year"]) == ("hr-042", 2025)
+    assert as_trainee.json()["code"] == "WAIVER_NOT_PERMITTED"
+    assert (granted.json()["actor"], granted.json()["fiscal_year"]) == (subject_of(hr_office), 2025)
     assert await outbox_count(client, "CompletionWaived") == 1
 
 
 async def test_only_the_offices_run_sessions_and_a_trainee_sees_only_their_own_completions(
     client: httpx.AsyncClient,
 ) -> None:
-    head = {"X-DX-Role": "department", "X-DX-Department": "0101"}
+    head = head_of("0101")
     refused = await client.post(
         "/api/v1/sessions",
         json={"fiscal_year": 2025, "method": "e_learning", "audience": "all_staff", "title": "DX基礎"},
@@ -153,6 +151,6 @@ async def test_only_the_offices_run_sessions_and_a_trainee_sees_only_their_own_c
     await schedule(client)
     raw = "session_id,staff_id,occurred_at\nS-2025-EL-001,A1001,2025-05-01\nS-2025-EL-001,A1002,2025-05-02\n"
     assert (await client.post("/api/v1/completions/import", content=raw.encode())).status_code == 200
-    mine = await client.get("/api/v1/completions", headers={"X-DX-Role": "trainee", "X-DX-Staff-Id": "A1001"})
+    mine = await client.get("/api/v1/completions", headers=trainee("A1001"))
     assert [row["staff_id"] for row in mine.json()] == ["A1001"]
     assert (await client.get("/api/v1/completions", headers=head)).status_code == 403
