@@ -26,10 +26,13 @@ CONTENT_SECURITY_POLICY = (
 
 
 class SecurityHeadersMiddleware:
-    """Plain ASGI: adds the headers above to every HTTP response (a route may set its own Cache-Control)."""
+    """Plain ASGI: adds the headers above to every HTTP response (a route may set its own Cache-Control).
 
-    def __init__(self, app: ASGIApp) -> None:
+    `content_security_policy`: the portal's differs only in letting a form lead to the identity provider."""
+
+    def __init__(self, app: ASGIApp, content_security_policy: str = CONTENT_SECURITY_POLICY) -> None:
         self._app = app
+        self._content_security_policy = content_security_policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,7 +48,7 @@ class SecurityHeadersMiddleware:
                 if "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                    headers["Content-Security-Policy"] = self._content_security_policy
             await send(message)
 
         await self._app(scope, receive, send_with_headers)

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     progression_url: str = "http://127.0.0.1:8103"
     reporting_url: str = "http://127.0.0.1:8104"
 
+    # The web front (services/portal): where people go, and its OpenID Connect client (authorization code
+    # with PKCE). The secret's default is the local provider's development secret (deploy/idp/clients.json).
+    portal_port: int = 8100
+    portal_url: str = Field("http://127.0.0.1:8100", description="the portal's public URL (https in production)")
+    portal_client_id: str = "dx-portal"
+    portal_client_secret: str = "dev-portal-secret-change-me-0123456789abcdef"
+    portal_session_idle_minutes: int = Field(30, ge=1, description="a session unused this long ends")
+    portal_session_absolute_hours: int = Field(10, ge=1, description="a session ends this long after sign-in")
+    portal_service_timeout_seconds: float = 10.0
+
     nomination_metrics_port: int = Field(DEFAULT_METRICS_PORTS["nomination"], description="0 = any free port, -1 = off")
     training_metrics_port: int = DEFAULT_METRICS_PORTS["training"]
     progression_metrics_port: int = DEFAULT_METRICS_PORTS["progression"]
