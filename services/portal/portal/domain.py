@@ -66,6 +66,10 @@ def safe_next_path(path: str | None) -> str:
     return path
 
 
+# Same-origin requests keep a real Origin (the CSRF check needs it); other sites learn only our origin.
+REFERRER_POLICY = "strict-origin-when-cross-origin"
+
+
 def content_security_policy(issuer: str) -> str:
     # form-action names the issuer: signing out posts here and the browser is then sent to its
     # end-session endpoint, which Chromium checks against form-action.

@@ -22,7 +22,7 @@ from dx_shared.logging import configure_logging, get_logger
 from dx_shared.service import CorrelationMiddleware
 from dx_shared.settings import Settings, get_settings
 from portal import pages, signin
-from portal.domain import content_security_policy
+from portal.domain import REFERRER_POLICY, content_security_policy
 from portal.services_api import ServicesApi
 from portal.sessions import PostgresSessionStore
 from portal.web import Portal, error_page, install_page_handlers
@@ -66,7 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="dx-talent portal", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_page_handlers(app)
     _install_outage_handlers(app)
-    app.add_middleware(SecurityHeadersMiddleware, content_security_policy=content_security_policy(settings.oidc_issuer))
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        content_security_policy=content_security_policy(settings.oidc_issuer),
+        referrer_policy=REFERRER_POLICY,
+    )
     app.add_middleware(CorrelationMiddleware, service=SERVICE, max_body=settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(_operations_router())

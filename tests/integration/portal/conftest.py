@@ -3,6 +3,7 @@ departments, their rosters for the current fiscal year, and a nomination in one 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,9 @@ OWN_DEPARTMENT, OTHER_DEPARTMENT = "100100", "200200"
 TRAINEE, OTHER_TRAINEE, COLLEAGUE = "2600001", "2600002", "2600003"
 
 
-@pytest.fixture(scope="module")
-async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSystem]:
+@contextlib.asynccontextmanager
+async def running_portal(servers: Servers, idp: Idp, logs: Path) -> AsyncIterator[RunningSystem]:
+    """The four services and the portal on a database and bus names of their own, with the people above."""
     if idp.portal_port is None:
         pytest.skip("the identity provider in use names no portal port (DX_TEST_IDP_PORTAL_PORT)")
     use_provider(idp)
@@ -43,11 +45,17 @@ async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSyst
         queue_prefix=f"{tag}.",
     )
     try:
-        with running_system(settings, ARTIFACTS / "portal-logs") as system:
+        with running_system(settings, logs) as system:
             await _load_people(system)
             yield system
     finally:
         await drop_database(servers.database_url, name)
+
+
+@pytest.fixture(scope="module")
+async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSystem]:
+    async with running_portal(servers, idp, ARTIFACTS / "portal-logs") as system:
+        yield system
 
 
 async def _load_people(system: RunningSystem) -> None:
