@@ -95,6 +95,10 @@ class DepartmentsImported(EventPayload):
     departments: list[DepartmentEntry] = Field(description="departments added or changed by the import")
     removed_codes: list[str] = Field(default_factory=list)
     total: int = Field(0, description="number of departments in the fiscal year after the import")
+    order: list[str] = Field(
+        default_factory=list,
+        description="every department code of the imported list, in the list's (the organisation's) order",
+    )
 
 
 class StaffEntry(_Part):
@@ -272,6 +276,8 @@ class StageCompleted(EventPayload):
 
 
 class EnrollmentCancelled(EventPayload):
+    """A trainee-year was undone by the withdrawal of its nomination (P7), and by nothing else."""
+
     PRODUCER: ClassVar[str] = "progression"
     EVENT_NAME: ClassVar[str] = "EnrollmentCancelled"
 
@@ -281,6 +287,23 @@ class EnrollmentCancelled(EventPayload):
     reason: str = ""
     evidence: list[str] = Field(default_factory=list)
     corrects: str | None = None
+
+
+class DecisionRetracted(EventPayload):
+    """A provisional decision (StageAdvanced/StageRepeated) no longer holds: the trainee-year waits again
+    for an earlier year's outcome (P6). Not a withdrawal: the year stays a trainee-year, undecided."""
+
+    PRODUCER: ClassVar[str] = "progression"
+    EVENT_NAME: ClassVar[str] = "DecisionRetracted"
+
+    staff_id: str
+    fiscal_year: int
+    retracts: str = Field(description="id of the StageAdvanced/StageRepeated event that no longer holds")
+    reason: str = Field(description="awaiting_earlier_year: the year waits again for an earlier year's outcome")
+    stage: int | None = Field(None, ge=1, le=5, description="the stage the retracted decision had named")
+    awaiting_fiscal_year: int | None = Field(None, description="the open earlier year whose outcome is awaited")
+    rule_version: str = ""
+    evidence: list[str] = Field(default_factory=list)
 
 
 class FiscalYearClosed(EventPayload):
@@ -307,6 +330,7 @@ ALL_EVENTS: tuple[type[EventPayload], ...] = (
     StageRepeated,
     StageCompleted,
     EnrollmentCancelled,
+    DecisionRetracted,
     FiscalYearClosed,
 )
 

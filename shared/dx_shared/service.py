@@ -157,9 +157,10 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, settings.log_json)
-        await ensure_database(settings.database_url)
+        database_url = settings.database_url_of(spec.name)
+        await ensure_database(database_url)
         pool = await create_pool(
-            settings.database_url, spec.name, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            database_url, spec.name, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
         app.state.pool = pool
         relay: OutboxRelay | None = None

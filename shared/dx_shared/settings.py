@@ -17,7 +17,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DX_", extra="ignore")
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/dx"
+    # A service pointed at a database (or cluster) of its own; unset, it uses `database_url`. Services share
+    # no tables, so each schema can live on its own server: DX_NOMINATION_DATABASE_URL and so on.
+    nomination_database_url: str | None = None
+    training_database_url: str | None = None
+    progression_database_url: str | None = None
+    reporting_database_url: str | None = None
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    pg_bin_dir: str | None = Field(None, description="where pg_dump/pg_restore are, when not on PATH (backups)")
     webhook_secrets: str = Field(DEMO_WEBHOOK_SECRET, description="whitespace-separated whsec_ secrets")
     exchange: str = "dx.events"
     dead_letter_exchange: str = "dx.dead-letter"
@@ -89,6 +96,11 @@ class Settings(BaseSettings):
     @property
     def webhook_secret_list(self) -> list[str]:
         return self.webhook_secrets.split()
+
+    def database_url_of(self, service: str) -> str:
+        """The database of one service: `DX_<SERVICE>_DATABASE_URL`, else `DX_DATABASE_URL`."""
+        own: str | None = getattr(self, f"{service}_database_url")
+        return own or self.database_url
 
     def port_of(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")

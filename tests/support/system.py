@@ -85,6 +85,8 @@ def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, s
             "PYTHONPATH": str(ROOT),
         }
     )
+    for service in SERVICES:
+        env[f"DX_{service.upper()}_DATABASE_URL"] = settings.database_url_of(service)
     for service, port in ports.items():
         env[f"DX_{service.upper()}_PORT"] = str(port)
         env[f"DX_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"

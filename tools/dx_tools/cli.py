@@ -21,15 +21,22 @@ def service_url(settings: Settings, service: str) -> str:
     return url
 
 
+def service_databases(settings: Settings) -> list[str]:
+    """Every distinct database the services use (one when none has a DX_<SERVICE>_DATABASE_URL)."""
+    return sorted({settings.database_url_of(service) for service in SERVICES})
+
+
 async def reset_database(settings: Settings) -> None:
-    base, name = settings.database_url.rsplit("/", 1)
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    print(f"database {name} is new and empty")
+    for url in service_databases(settings):
+        base, name = url.rsplit("/", 1)
+        name = name.split("?", 1)[0]
+        conn = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        print(f"database {name} is new and empty")
 
 
 def wait_ready(settings: Settings, timeout: float = 90.0) -> bool:
@@ -70,7 +77,7 @@ def where(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dx-tools")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("reset-database", help="drop and recreate the system's database")
+    sub.add_parser("reset-database", help="drop and recreate the services' databases")
     sub.add_parser("wait-ready", help="wait until every service answers /readyz")
     sub.add_parser("where", help="print the URLs of the running system")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Roster import throughput against a real PostgreSQL: `uv run python -m nomination.bench [--rows 10000]`.
 
-Creates a throwaway database `dx_bench_<random>` on the server of DX_DATABASE_URL (dropped afterwards),
+Creates a throwaway database `dx_bench_<random>` on the server of DX_NOMINATION_DATABASE_URL (else DX_DATABASE_URL) (dropped afterwards),
 generates a Shift_JIS roster with Japanese headers, and times the import use case end to end (decode,
 parse, validate, diff, write, outbox) for a first import, an identical re-import and one with 10 %
 of the rows changed. The broker is not involved: the outbox row is written, not relayed.
@@ -54,7 +54,7 @@ async def timed(label: str, rows: int, action: Callable[[], Awaitable[use_cases.
 
 
 async def bench(rows: int) -> None:
-    server_url = get_settings().database_url.rsplit("/", 1)[0]
+    server_url = get_settings().database_url_of("nomination").rsplit("/", 1)[0]
     name = f"dx_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(f"{server_url}/postgres")
     await admin.execute(f'CREATE DATABASE "{name}"')

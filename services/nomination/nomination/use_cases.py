@@ -112,6 +112,7 @@ async def import_departments(pool: asyncpg.Pool, fiscal_year: int, raw: bytes, *
                 departments=[_department_entry(row) for row in diff.added_or_changed],
                 removed_codes=list(diff.removed),
                 total=total,
+                order=[row.code for _, row in parsed.rows],
             )
         )
         await enqueue(conn, event)
@@ -223,9 +224,10 @@ async def nominate_on(conn: asyncpg.Connection, request: NominationRequest) -> N
     facts = await repo.nomination_facts(request)
     nomination = domain.nominate(request, facts, nomination_id=str(uuid.uuid4()), at=datetime.now(UTC))
     try:
-        await repo.add_nomination(nomination)
+        async with conn.transaction():  # a savepoint: a lost race leaves the transaction usable
+            await repo.add_nomination(nomination)
     except asyncpg.UniqueViolationError as exc:
-        raise _refusal_for_race(exc, nomination) from exc
+        raise await _refusal_after_race(repo, request, exc, nomination) from exc
     await enqueue(
         conn,
         new_event(
@@ -241,6 +243,20 @@ async def nominate_on(conn: asyncpg.Connection, request: NominationRequest) -> N
         ),
     )
     return nomination
+
+
+async def _refusal_after_race(
+    repo: PostgresRepository, request: NominationRequest, exc: asyncpg.UniqueViolationError, nomination: Nomination
+) -> NominationRefused:
+    """A concurrent request won between our read and our insert: the refusal is the one a sequential
+    retry would get, whichever unique index happened to fire first. The insert waited for the winner
+    to commit, so the facts read again now (a new statement snapshot, READ COMMITTED) include it."""
+    fresh = await repo.nomination_facts(request)
+    try:
+        domain.nominate(request, fresh, nomination_id=nomination.nomination_id, at=nomination.nominated_at)
+    except NominationRefused as refusal:
+        return refusal
+    return _refusal_for_race(exc, nomination)
 
 
 def _refusal_for_race(exc: asyncpg.UniqueViolationError, nomination: Nomination) -> NominationRefused:

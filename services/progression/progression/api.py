@@ -14,7 +14,7 @@ from dx_shared.problems import ProblemError
 from dx_shared.roles import Role, Scope
 from dx_shared.service import PoolDep
 from progression import handlers
-from progression.domain import EmittedYear, PersonStanding, YearStanding
+from progression.domain import EmittedYear, PersonStanding, YearStanding, finished_by
 from progression.explanation import explain_cancelled, explain_year, stage_en, stage_ja
 from progression.repository import PostgresProgressionStore
 
@@ -53,6 +53,7 @@ class TraineeYearView(BaseModel):
     decided_by_fiscal_year: int | None = Field(description="the earlier enrolled year the decision rests on")
     awaiting_fiscal_year: int | None = Field(description="for a pending decision: the open year it waits for")
     completed: bool
+    finished: bool = Field(description="修了: stage 5 completed in this or an earlier fiscal year")
     completion: StageCompletionView | None
     evidence: list[str] = Field(description="ids of the events that decided the stage")
     decision_event_id: str | None = Field(description="the StageAdvanced/StageRepeated event announcing it")
@@ -165,13 +166,15 @@ def _fiscal_year(text: str) -> int:
 
 def _standing_view(standing: PersonStanding, announced: dict[int, EmittedYear]) -> TraineeStandingView:
     current = standing.current
-    last_decided = next((y for y in reversed(standing.years) if y.stage is not None), None)
     return TraineeStandingView(
         staff_id=standing.staff_id,
         current_stage=current.stage if current else None,
-        finished=last_decided is not None and last_decided.stage == 5 and last_decided.completion is not None,
+        finished=finished_by(standing, None),
         rule_version=standing.rule_version,
-        years=[_year_view(year, announced.get(year.fiscal_year), standing.rule_version) for year in standing.years],
+        years=[
+            _year_view(year, announced.get(year.fiscal_year), standing.rule_version, finished_by(standing, year.fiscal_year))
+            for year in standing.years
+        ],
         cancelled_years=[
             CancelledYearView(
                 fiscal_year=year.fiscal_year,
@@ -195,7 +198,9 @@ def _standing_view(standing: PersonStanding, announced: dict[int, EmittedYear]) 
     )
 
 
-def _year_view(year: YearStanding, announced: EmittedYear | None, rule_version: str) -> TraineeYearView:
+def _year_view(
+    year: YearStanding, announced: EmittedYear | None, rule_version: str, finished: bool
+) -> TraineeYearView:
     completion = year.completion
     return TraineeYearView(
         fiscal_year=year.fiscal_year,
@@ -210,6 +215,7 @@ def _year_view(year: YearStanding, announced: EmittedYear | None, rule_version: 
         decided_by_fiscal_year=year.deciding_fiscal_year,
         awaiting_fiscal_year=year.awaiting_fiscal_year,
         completed=completion is not None,
+        finished=finished,
         completion=StageCompletionView(
             stage=completion.stage, completed_at=completion.completed_at, evidence=list(completion.evidence)
         )

@@ -35,8 +35,11 @@ class RepeatReason(StrEnum):
 
 
 class CancelReason(StrEnum):
-    WITHDRAWN = "withdrawn"  # the nomination was withdrawn before any completion (P7)
-    AWAITING_EARLIER_YEAR = "awaiting_earlier_year"  # a decided year became undecided again (P6)
+    WITHDRAWN = "withdrawn"  # the nomination was withdrawn before any completion (P7): EnrollmentCancelled
+
+
+class RetractReason(StrEnum):
+    AWAITING_EARLIER_YEAR = "awaiting_earlier_year"  # a decided year became undecided again (P6): DecisionRetracted
 
 
 # ---- facts ------------------------------------------------------------------------------------
@@ -77,11 +80,16 @@ class Completion:
 
 @dataclass(frozen=True)
 class CurriculumRevision:
+    """A published revision of a stage's curriculum; `published_at` (the event's own time) is when it
+    came into force. A revision without a known time (recorded before times were kept) is in force from
+    the start of the year, until a revision with a higher number is published."""
+
     event_id: str
     fiscal_year: int
     stage: int
     revision: int
     session_ids: frozenset[str]
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +206,19 @@ class PersonStanding:
         return next((year for year in self.cancelled_years if year.fiscal_year == fiscal_year), None)
 
 
+def finished_by(standing: PersonStanding, fiscal_year: int | None) -> bool:
+    """P5: 修了 — stage 5 completed in `fiscal_year` or any earlier year (any year when None).
+
+    Finishing is for good: a person nominated again after finishing stays finished in every later year.
+    """
+    return any(
+        year.stage == LAST_STAGE
+        and year.completion is not None
+        and (fiscal_year is None or year.fiscal_year <= fiscal_year)
+        for year in standing.years
+    )
+
+
 def decide(facts: PersonFacts) -> PersonStanding:
     """The person's standing from the full set of their facts (P1–P7), never from earlier results."""
     closings = _closings_by_year(facts.closings)
@@ -304,31 +325,59 @@ def _has_curriculum_completions(
 def _stage_completion(
     facts: PersonFacts, stage: int, fiscal_year: int, counted: frozenset[Completion]
 ) -> StageCompletion | None:
-    """P3: completed when every session of the year's stage curriculum is met within the year.
+    """P3: completed when every required session of the curriculum *in force* is met within the year.
 
-    A curriculum changed during the year counts as met when ANY of its published revisions was
-    fully met: completion is then monotone in the facts (a new fact can only add a way to complete),
-    so the order in which revisions and completions arrive cannot matter.
+    The stage is completed at the first moment t at which every session of the revision in force at t
+    has been met by a completion or waiver of the year (met_at ≤ t). The moments considered are when a
+    session was met and when a revision came into force, all by the facts' own times, so the answer
+    is the same whatever order the revisions and completions arrive in (P8). Once completed, a later
+    revision cannot take the completion away: a revision published after t is not in force at t.
     """
-    in_year = [c for c in counted if c.fiscal_year == fiscal_year]
-    best: tuple[tuple[datetime, int, str], StageCompletion] | None = None
-    for revision in facts.curricula:
-        if revision.fiscal_year != fiscal_year or revision.stage != stage or not revision.session_ids:
+    revisions = sorted(
+        (
+            revision
+            for revision in facts.curricula
+            if revision.fiscal_year == fiscal_year and revision.stage == stage
+        ),
+        key=lambda revision: (revision.revision, revision.event_id),
+    )
+    if not revisions:
+        return None
+    in_year = sorted(
+        (c for c in counted if c.fiscal_year == fiscal_year), key=lambda c: (c.met_at, c.event_id)
+    )
+    moments = sorted(
+        {c.met_at for c in in_year} | {r.published_at for r in revisions[1:] if r.published_at is not None}
+    )
+    for moment in moments:
+        revision = revision_in_force(revisions, moment)
+        if revision is None or not revision.session_ids:
             continue
-        met = [_first_met(in_year, session_id) for session_id in sorted(revision.session_ids)]
+        met_by_then = [c for c in in_year if c.met_at <= moment]
+        met = [_first_met(met_by_then, session_id) for session_id in sorted(revision.session_ids)]
         met_all = [c for c in met if c is not None]
-        if len(met_all) != len(met):
-            continue
-        completed_at = max(c.met_at for c in met_all)
-        candidate = StageCompletion(
-            stage=stage,
-            completed_at=completed_at,
-            evidence=(revision.event_id, *sorted({c.event_id for c in met_all})),
-        )
-        key = (completed_at, revision.revision, revision.event_id)
-        if best is None or key < best[0]:
-            best = (key, candidate)
-    return best[1] if best else None
+        if len(met_all) == len(met):
+            return StageCompletion(
+                stage=stage,
+                completed_at=moment,
+                evidence=(revision.event_id, *sorted({c.event_id for c in met_all})),
+            )
+    return None
+
+
+def revision_in_force(revisions: Iterable[CurriculumRevision], moment: datetime) -> CurriculumRevision | None:
+    """The revision with the highest number among those in force at `moment`.
+
+    The first revision (the lowest number) is the stage's curriculum from the start of the year — before
+    it there was none to judge against, so sessions met before it was published count towards it; each
+    later revision is in force from when it was published.
+    """
+    ordered = sorted(revisions, key=lambda r: (r.revision, r.event_id))
+    if not ordered:
+        return None
+    first = ordered[0]
+    in_force = [r for r in ordered if r is first or r.published_at is None or r.published_at <= moment]
+    return in_force[-1]
 
 
 def _first_met(completions: Iterable[Completion], session_id: str) -> Completion | None:
@@ -375,7 +424,8 @@ class DecisionEvent(StrEnum):
     STAGE_ADVANCED = "StageAdvanced"
     STAGE_REPEATED = "StageRepeated"
     STAGE_COMPLETED = "StageCompleted"
-    ENROLLMENT_CANCELLED = "EnrollmentCancelled"
+    ENROLLMENT_CANCELLED = "EnrollmentCancelled"  # undone by a withdrawal (P7)
+    DECISION_RETRACTED = "DecisionRetracted"  # a provisional decision no longer holds (P6)
 
 
 _STAGE_EVENT = {
@@ -395,16 +445,17 @@ class EmittedYear:
 
     fiscal_year: int
     event_id: str
-    event: DecisionEvent  # StageAdvanced | StageRepeated | EnrollmentCancelled
+    event: DecisionEvent  # StageAdvanced | StageRepeated | EnrollmentCancelled | DecisionRetracted
     stage: int
     from_stage: int | None
     reason: str | None
     sequence: int
     completion_event_id: str | None = None
+    completed_at: datetime | None = None  # what that StageCompleted said (None: not known, older record)
 
     @property
     def live(self) -> bool:
-        return self.event is not DecisionEvent.ENROLLMENT_CANCELLED
+        return self.event not in (DecisionEvent.ENROLLMENT_CANCELLED, DecisionEvent.DECISION_RETRACTED)
 
 
 @dataclass(frozen=True)
@@ -422,6 +473,7 @@ class Decision:
     corrects: str | None = None
     completed_at: datetime | None = None
     decision_id: str | None = None  # for StageCompleted: the stage decision it completes
+    awaiting_fiscal_year: int | None = None  # for DecisionRetracted: the earlier year awaited
     rule_version: str = RULE_VERSION
 
 
@@ -450,13 +502,13 @@ def reconcile(standing: PersonStanding, emitted: Mapping[int, EmittedYear]) -> R
             year_decisions, after[fiscal_year] = _announce_year(standing.staff_id, year, announced)
             decisions.extend(year_decisions)
         elif announced is not None and announced.live:
-            if year is not None:
-                reason, evidence = CancelReason.AWAITING_EARLIER_YEAR, year.evidence
+            if year is not None:  # still a trainee-year, undecided again: a retraction, not a withdrawal
+                undone, after[fiscal_year] = _retract(standing.staff_id, announced, year)
             else:
                 withdrawn = standing.cancelled(fiscal_year)
-                reason, evidence = CancelReason.WITHDRAWN, withdrawn.evidence if withdrawn else ()
-            cancellation, after[fiscal_year] = _cancel(standing.staff_id, announced, reason, evidence)
-            decisions.append(cancellation)
+                evidence = withdrawn.evidence if withdrawn else ()
+                undone, after[fiscal_year] = _cancel(standing.staff_id, announced, CancelReason.WITHDRAWN, evidence)
+            decisions.append(undone)
     return Reconciliation(tuple(decisions), after)
 
 
@@ -467,7 +519,7 @@ def live_decisions(emitted: Mapping[int, EmittedYear]) -> frozenset[tuple[object
         if year.live:
             standing.add((year.fiscal_year, year.event.value, year.stage, year.from_stage, year.reason))
             if year.completion_event_id is not None:
-                standing.add((year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage))
+                standing.add((year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage, year.completed_at))
     return frozenset(standing)
 
 
@@ -481,7 +533,9 @@ def expected_decisions(standing: PersonStanding) -> frozenset[tuple[object, ...]
         reason = year.reason.value if year.reason else None
         expected.add((year.fiscal_year, event.value, year.stage, year.from_stage, reason))
         if year.completion is not None:
-            expected.add((year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage))
+            expected.add(
+                (year.fiscal_year, DecisionEvent.STAGE_COMPLETED.value, year.stage, year.completion.completed_at)
+            )
     return frozenset(expected)
 
 
@@ -504,9 +558,19 @@ def _announce_year(
         and year.completion is None
         and (announced is not None and announced.completion_event_id is not None)
     )
+    # A completion announced with a moment that no longer holds (a revision or an earlier waiver became
+    # known later): re-announced too, so what stands announced is the same for every arrival order (P8).
+    completion_moved = (
+        same_decision
+        and year.completion is not None
+        and announced is not None
+        and announced.completion_event_id is not None
+        and announced.completed_at is not None
+        and announced.completed_at != year.completion.completed_at
+    )
     decisions: list[Decision] = []
     current = announced
-    if not same_decision or completion_withdrawn:
+    if not same_decision or completion_withdrawn or completion_moved:
         sequence = announced.sequence + 1 if announced else 0
         event_id = deterministic_id(staff_id, year.fiscal_year, event.value, year.stage, sequence)
         decisions.append(
@@ -540,7 +604,9 @@ def _announce_year(
                 decision_id=current.event_id,
             )
         )
-        current = replace(current, completion_event_id=completion_id)
+        current = replace(
+            current, completion_event_id=completion_id, completed_at=year.completion.completed_at
+        )
     return decisions, current
 
 
@@ -561,3 +627,22 @@ def _cancel(
         corrects=announced.event_id,
     )
     return decision, EmittedYear(announced.fiscal_year, event_id, event, announced.stage, None, reason.value, sequence)
+
+
+def _retract(staff_id: str, announced: EmittedYear, year: YearStanding) -> tuple[Decision, EmittedYear]:
+    sequence = announced.sequence + 1
+    event = DecisionEvent.DECISION_RETRACTED
+    reason = RetractReason.AWAITING_EARLIER_YEAR.value
+    event_id = deterministic_id(staff_id, announced.fiscal_year, event.value, announced.stage, sequence)
+    decision = Decision(
+        event_id=event_id,
+        event=event,
+        staff_id=staff_id,
+        fiscal_year=announced.fiscal_year,
+        stage=announced.stage,
+        evidence=year.evidence,
+        reason=reason,
+        corrects=announced.event_id,
+        awaiting_fiscal_year=year.awaiting_fiscal_year,
+    )
+    return decision, EmittedYear(announced.fiscal_year, event_id, event, announced.stage, None, reason, sequence)

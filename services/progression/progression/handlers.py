@@ -129,6 +129,15 @@ def decision_event(decision: Decision) -> CloudEvent:
         payload = c.StageCompleted(
             **common, stage=decision.stage, completed_at=decision.completed_at, decision=decision.decision_id
         )
+    elif decision.event is DecisionEvent.DECISION_RETRACTED:
+        assert decision.corrects is not None
+        payload = c.DecisionRetracted(
+            **common,
+            retracts=decision.corrects,
+            reason=decision.reason or "",
+            stage=decision.stage,
+            awaiting_fiscal_year=decision.awaiting_fiscal_year,
+        )
     else:
         payload = c.EnrollmentCancelled(
             **common, stage=decision.stage, reason=decision.reason or "", corrects=decision.corrects
@@ -173,7 +182,12 @@ def _waiver(event: CloudEvent, payload: c.CompletionWaived) -> Completion:
 
 def _curriculum(event: CloudEvent, payload: c.CurriculumPublished) -> CurriculumRevision:
     return CurriculumRevision(
-        event.id, payload.fiscal_year, payload.stage, payload.revision, frozenset(payload.session_ids)
+        event.id,
+        payload.fiscal_year,
+        payload.stage,
+        payload.revision,
+        frozenset(payload.session_ids),
+        published_at=_aware(event.time),
     )
 
 

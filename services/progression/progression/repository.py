@@ -115,13 +115,14 @@ class PostgresProgressionStore:
 
     async def add_curriculum(self, revision: CurriculumRevision) -> None:
         await self._conn.execute(
-            "INSERT INTO curriculum_revision (event_id, fiscal_year, stage, revision, session_ids)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO curriculum_revision (event_id, fiscal_year, stage, revision, session_ids, published_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             revision.event_id,
             revision.fiscal_year,
             revision.stage,
             revision.revision,
             sorted(revision.session_ids),
+            revision.published_at,
         )
 
     async def add_closing(self, closing: FiscalYearClosing, actor: str | None) -> bool:
@@ -163,7 +164,7 @@ class PostgresProgressionStore:
         )
         years = sorted({row["fiscal_year"] for row in nominations})
         curricula = await self._conn.fetch(
-            "SELECT event_id, fiscal_year, stage, revision, session_ids FROM curriculum_revision"
+            "SELECT event_id, fiscal_year, stage, revision, session_ids, published_at FROM curriculum_revision"
             " WHERE fiscal_year = ANY($1::integer[])",
             years,
         )
@@ -180,6 +181,7 @@ class PostgresProgressionStore:
                     row["stage"],
                     row["revision"],
                     frozenset(row["session_ids"]),
+                    row["published_at"],
                 )
                 for row in curricula
             ),
@@ -188,7 +190,8 @@ class PostgresProgressionStore:
 
     async def announced_for(self, staff_id: str) -> dict[int, EmittedYear]:
         rows = await self._conn.fetch(
-            "SELECT fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id"
+            "SELECT fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id,"
+            " completed_at"
             " FROM announced_decision WHERE staff_id = $1",
             staff_id,
         )
@@ -197,12 +200,14 @@ class PostgresProgressionStore:
     async def save_announced(self, staff_id: str, years: Iterable[EmittedYear]) -> None:
         await self._conn.executemany(
             "INSERT INTO announced_decision"
-            " (staff_id, fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " (staff_id, fiscal_year, event_id, event, stage, from_stage, reason, sequence, completion_event_id,"
+            " completed_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (staff_id, fiscal_year) DO UPDATE SET event_id = EXCLUDED.event_id,"
             " event = EXCLUDED.event, stage = EXCLUDED.stage, from_stage = EXCLUDED.from_stage,"
             " reason = EXCLUDED.reason, sequence = EXCLUDED.sequence,"
-            " completion_event_id = EXCLUDED.completion_event_id, updated_at = now()",
+            " completion_event_id = EXCLUDED.completion_event_id, completed_at = EXCLUDED.completed_at,"
+            " updated_at = now()",
             [
                 (
                     staff_id,
@@ -214,6 +219,7 @@ class PostgresProgressionStore:
                     year.reason,
                     year.sequence,
                     year.completion_event_id,
+                    year.completed_at,
                 )
                 for year in years
             ],

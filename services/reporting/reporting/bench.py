@@ -241,7 +241,7 @@ async def consume(settings: Settings, workers: int) -> Throughput:
 
 @asynccontextmanager
 async def _throwaway_database(settings: Settings, pool_size: int) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
-    server = settings.database_url.rsplit("/", 1)[0]
+    server = settings.database_url_of("reporting").rsplit("/", 1)[0]
     name = f"dx_bench_{uuid.uuid4().hex[:10]}"
     url = f"{server}/{name}"
     await ensure_database(url)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
+from dx_shared.calendar import JST, fiscal_year_code, fiscal_year_label_ja
 
 STAGE_NAMES: Mapping[int, tuple[str, str]] = {
     1: ("業務効率化", "business efficiency"),
@@ -87,7 +88,8 @@ def merge_differences(differences: Iterable[Mapping[TallyKey, int]]) -> dict[Tal
 
 # ---- trainee-years (stage entries and completions) ---------------------------------------------
 
-DecisionKind = Literal["advanced", "repeated", "cancelled"]
+DecisionKind = Literal["advanced", "repeated", "cancelled", "retracted"]
+LIVE_DECISIONS: frozenset[str] = frozenset({"advanced", "repeated"})
 
 
 @dataclass(frozen=True)
@@ -164,11 +166,15 @@ class TraineeYear:
         return completion.completed_at if completion is not None else None
 
     @property
-    def stage(self) -> int | None:
+    def live_decision(self) -> Decision | None:
+        """The standing decision while it names a stage; None when undone (withdrawn or retracted)."""
         decision = self.decision
-        if decision is None or decision.kind == "cancelled":
-            return None
-        return decision.stage
+        return decision if decision is not None and decision.kind in LIVE_DECISIONS else None
+
+    @property
+    def stage(self) -> int | None:
+        decision = self.live_decision
+        return decision.stage if decision is not None else None
 
     @property
     def is_new(self) -> bool:
@@ -208,15 +214,43 @@ def trainee_year_contributions(trainee_year: TraineeYear) -> Contributions:
     return counts
 
 
-def trainee_year_status(trainee_year: TraineeYear) -> str:
-    """`cancelled`, `finished` (修了: stage 5 completed), `completed`, `in_training` or `not_decided`."""
-    if trainee_year.decision is not None and trainee_year.decision.kind == "cancelled":
-        return "cancelled"
+def trainee_year_status(trainee_year: TraineeYear, *, withdrawn: bool = False, finished_before: bool = False) -> str:
+    """`cancelled`, `finished` (修了), `completed`, `in_training` or `not_decided`, from the facts only.
+
+    A year with a standing stage decision is in training, completed, or finished (stage 5 completed in
+    it, or at stage 5 after finishing in an earlier year: 修了 is for good). A year without one is
+    `cancelled` when its nominations were withdrawn (`withdrawn`, see `year_withdrawn`), whether or not a
+    decision had been announced for it, and otherwise `not_decided` (未確定: it waits for an earlier
+    year's outcome, P6) — a retracted provisional decision is not a cancellation.
+    """
+    if trainee_year.stage is None:
+        return "cancelled" if withdrawn else "not_decided"
+    if trainee_year.completed_stage == FINAL_STAGE or (finished_before and trainee_year.stage == FINAL_STAGE):
+        return "finished"
     if trainee_year.completed_stage is not None:
-        return "finished" if trainee_year.completed_stage == FINAL_STAGE else "completed"
-    if trainee_year.stage is not None:
-        return "in_training"
-    return "not_decided"
+        return "completed"
+    return "in_training"
+
+
+def year_withdrawn(
+    nominations: Iterable[Nomination],
+    closed_at: datetime | None,
+    completions: Iterable[tuple[str, datetime | None]],
+    curriculum_sessions: Iterable[str],
+) -> bool:
+    """P7 from the facts: every nomination of the year was withdrawn (a withdrawal recorded after the
+    year's closing does not count) and no session of the year's curricula (any revision) was met by a
+    completion or waiver recorded by the closing. `completions` are (session_id, recorded_at) of the year.
+    """
+    nominated = [n for n in nominations if n.nominated]
+    if not nominated:
+        return False
+    if any(not n.withdrawn or is_late(n.withdrawn_at, closed_at) for n in nominated):
+        return False
+    sessions = set(curriculum_sessions)
+    return not any(
+        session_id in sessions and not is_late(recorded_at, closed_at) for session_id, recorded_at in completions
+    )
 
 
 STATUS_LABELS_JA: Mapping[str, str] = {
@@ -244,6 +278,7 @@ class Nomination:
     slot: Slot | None = None
     nominated: bool = False
     withdrawn: bool = False
+    withdrawn_at: datetime | None = None
 
     @property
     def is_active(self) -> bool:
@@ -374,9 +409,44 @@ class PlanTargets:
     def covers(self, fiscal_year: int) -> bool:
         return self.first_year <= fiscal_year <= self.last_year
 
-    def stage_plan(self, stage: int, fiscal_year: int) -> int | None:
-        """Only stage 1 has a number in the source's table; stages 2–5 are 意欲ある職員 (no target)."""
-        return self.new_per_year if stage == 1 and self.covers(fiscal_year) else None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline figure, defined once: its label (to quote as is) and what it counts."""
+
+    key: str
+    label_ja: str
+    label_en: str
+    definition_ja: str
+    definition_en: str
+
+
+# The plan's figures. The target (200 a year, 1,000 over the period) is about *new distinct people*;
+# the per-stage rows count *trainee-years* (延べ) and have no target: a person repeating stage 1 is a
+# trainee-year of stage 1 but not a new DX promoter, so the two are never put against the same target.
+NEW_PROMOTERS = Figure(
+    "new_promoters", "新規DX推進員（実人数）", "New DX promoters (distinct people)",
+    "その年度に初めてDX推進員となり、ステージ1に入った職員の人数。同じ職員は一度だけ数える。目標は年度ごとの人数。",
+    "Staff who became DX promoters for the first time in the fiscal year (entered stage 1); each person once.",
+)
+NEW_PROMOTERS_CUMULATIVE = Figure(
+    "new_promoters_cumulative", "累計DX推進員（実人数）", "DX promoters over the plan period (distinct people)",
+    "表示期間に新規DX推進員となった職員の人数の合計。各職員は新規となった年度に一度だけ数えるため実人数になる。",
+    "The sum of new DX promoters over the years shown: each person counts once, in the year they entered.",
+)
+STAGE_TRAINEES = Figure(
+    "stage_trainees", "ステージ別受講者数（延べ）", "Trainees per stage (trainee-years)",
+    "その年度にそのステージで受講した人数。継続・再受講者を含み、複数年度受講した職員は年度ごとに数える（延べ）。目標はない。",
+    "People training at the stage in the fiscal year, continuing and repeating ones included; a person is "
+    "counted in each year they train (trainee-years). No target.",
+)
+STAGE_COMPLETIONS = Figure(
+    "stage_completions", "ステージ別修了者数（延べ）", "Stage completions (trainee-years)",
+    "その年度にそのステージの必須研修をすべて修了した人数（延べ）。",
+    "People who completed every required session of the stage in the fiscal year (trainee-years).",
+)
+PLAN_FIGURES: tuple[Figure, ...] = (NEW_PROMOTERS, NEW_PROMOTERS_CUMULATIVE, STAGE_TRAINEES, STAGE_COMPLETIONS)
 
 
 @dataclass(frozen=True)
@@ -390,9 +460,14 @@ class StageYearTally:
 
 @dataclass(frozen=True)
 class PlanCell:
+    """A stage in a fiscal year: trainee-years (延べ) entered and completed; `new` is the distinct people
+    who entered for the first time (stage 1 only). `plan` stays for compatibility and is always None:
+    the target is on the new DX promoters (`NewPromoters`), not on a stage's trainee-years."""
+
     plan: int | None
     entered: int
     completed: int
+    new: int = 0
 
 
 @dataclass(frozen=True)
@@ -422,11 +497,6 @@ class PlanTable:
     new_cumulative: NewPromoters
 
 
-def _sum_plans(plans: Iterable[int | None]) -> int | None:
-    known = [plan for plan in plans if plan is not None]
-    return sum(known) if known else None
-
-
 def build_plan_table(
     targets: PlanTargets, tallies: Iterable[StageYearTally], first_year: int, last_year: int
 ) -> PlanTable:
@@ -437,16 +507,18 @@ def build_plan_table(
     for stage in STAGES:
         cells = tuple(
             PlanCell(
-                plan=targets.stage_plan(stage, year),
+                plan=None,
                 entered=by_key.get((year, stage), empty).entered,
                 completed=by_key.get((year, stage), empty).completed,
+                new=by_key.get((year, stage), empty).new,
             )
             for year in years
         )
         cumulative = PlanCell(
-            plan=_sum_plans(cell.plan for cell in cells),
+            plan=None,
             entered=sum(cell.entered for cell in cells),
             completed=sum(cell.completed for cell in cells),
+            new=sum(cell.new for cell in cells),
         )
         name_ja, name_en = STAGE_NAMES[stage]
         rows.append(PlanRow(stage, name_ja, name_en, cells, cumulative))
@@ -456,9 +528,7 @@ def build_plan_table(
         target = targets.new_per_year if targets.covers(year) else None
         new_per_year.append(NewPromoters(year, target, actual, rate(actual, target or 0)))
     cumulative_actual = sum(entry.actual for entry in new_per_year)
-    cumulative_target = (
-        targets.new_total if any(targets.covers(year) for year in years) else None
-    )
+    cumulative_target = targets.new_total if any(targets.covers(year) for year in years) else None
     return PlanTable(
         fiscal_years=years,
         rows=tuple(rows),
@@ -478,6 +548,21 @@ class Department:
     name: str
     bureau: str
     active: bool = True
+    position: int | None = None  # place in the imported department list (the organisation's order)
+
+
+_UNPLACED = 1 << 30
+
+
+def organisation_order(departments: Iterable[Department]) -> tuple[dict[str, int], dict[str, int]]:
+    """Ranks of bureaus and departments in the order of the imported department list: a bureau comes
+    where its first department is listed; departments not placed by the list come last, by code."""
+    placed = sorted(departments, key=lambda d: (d.position if d.position is not None else _UNPLACED, d.code))
+    department_rank = {d.code: rank for rank, d in enumerate(placed)}
+    bureau_rank: dict[str, int] = {}
+    for department in placed:
+        bureau_rank.setdefault(department.bureau, len(bureau_rank))
+    return bureau_rank, department_rank
 
 
 @dataclass(frozen=True)
@@ -515,8 +600,9 @@ def build_department_report(
     known = {department.code: department for department in departments}
     for code, _ in counts:
         known.setdefault(code, Department(code=code, name=code, bureau="", active=False))
+    bureau_rank, department_rank = organisation_order(known.values())
     rows = []
-    for department in sorted(known.values(), key=lambda d: (d.bureau, d.code)):
+    for department in sorted(known.values(), key=lambda d: (bureau_rank[d.bureau], department_rank[d.code])):
         recommended = counts.get((department.code, "recommended"), 0)
         self_slot = counts.get((department.code, "self"), 0)
         rows.append(
@@ -585,8 +671,13 @@ def build_baseline_report(
         per_department.setdefault(code, Counter())[measure] += value
     per_bureau: dict[str, Counter[BaselineMeasure]] = {}
     overall: Counter[BaselineMeasure] = Counter()
+    bureau_rank, department_rank = organisation_order(known.values())
     department_rates = []
-    for code in sorted(per_department, key=lambda c: (known[c].bureau if c in known else "", c)):
+    for code in sorted(
+        per_department,
+        key=lambda c: (bureau_rank.get(known[c].bureau, _UNPLACED) if c in known else _UNPLACED,
+                       department_rank.get(c, _UNPLACED), c),
+    ):
         department = known.get(code, Department(code, code, ""))
         bureau = department.bureau or "（部局不明）"
         per_bureau.setdefault(bureau, Counter()).update(per_department[code])
@@ -595,7 +686,10 @@ def build_baseline_report(
     return BaselineReport(
         fiscal_year=fiscal_year,
         departments=tuple(department_rates),
-        bureaus=tuple(_baseline_rate(b, b, per_bureau[b]) for b in sorted(per_bureau)),
+        bureaus=tuple(
+            _baseline_rate(b, b, per_bureau[b])
+            for b in sorted(per_bureau, key=lambda b: (bureau_rank.get(b, _UNPLACED), b))
+        ),
         overall=_baseline_rate("all", "全体", overall),
     )
 
@@ -609,14 +703,35 @@ def fiscal_year_label(fiscal_year: int) -> str:
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+YES, NO = "はい", "いいえ"
+_SAFE_CODE = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+class Code(str):
+    """A code (所属コード, 職員番号) whose leading zeros must survive Excel: written as `="00123"`, a
+    formula Excel shows as the text 00123. Only plain codes (letters, digits, `-`, `_`) are written so;
+    anything else is an ordinary, neutralised text cell."""
+
+    __slots__ = ()
+
+
+def jst_text(moment: datetime | str | None) -> str:
+    """A time as the offices write it, in Japan time: `2026-07-20 13:00`."""
+    if moment is None or moment == "":
+        return ""
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M")
 
 
 def neutralise_cell(value: object) -> str:
-    """A cell a spreadsheet would run as a formula is prefixed with `'` (CSV injection)."""
+    """A cell a spreadsheet would run as a formula is prefixed with `'` (CSV injection); booleans are
+    はい/いいえ; a plain `Code` is written `="00123"` so its leading zeros survive."""
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return YES if value else NO
+    if isinstance(value, Code) and _SAFE_CODE.fullmatch(value):
+        return f'="{value}"'
     if isinstance(value, int | float):
         return str(value)
     text = str(value)

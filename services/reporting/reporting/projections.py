@@ -94,6 +94,13 @@ async def _enrollment_cancelled(
     )
 
 
+async def _decision_retracted(store: ProjectionStore, event: CloudEvent, payload: c.DecisionRetracted) -> None:
+    decision = Decision("retracted", payload.stage or 0, None, event.time, event.id, payload.retracts)
+    await _change_trainee_year(
+        store, payload.staff_id, payload.fiscal_year, lambda year: with_decision(year, decision)
+    )
+
+
 async def _stage_completed(store: ProjectionStore, event: CloudEvent, payload: c.StageCompleted) -> None:
     completion = StageCompletion(payload.stage, payload.completed_at, payload.decision)
     await _change_trainee_year(
@@ -134,6 +141,7 @@ async def _nomination_withdrawn(
             "department_code": payload.department_code,
             "slot": payload.slot.value if payload.slot else None,
             "withdrawn": True,
+            "withdrawn_at": payload.withdrawn_at or event.time,
         },
     )
 
@@ -149,6 +157,8 @@ async def _departments_imported(
         [Department(d.code, d.name, d.bureau, d.active) for d in payload.departments],
     )
     await store.remove_departments(payload.fiscal_year, payload.removed_codes)
+    if payload.order:
+        await store.place_departments(payload.fiscal_year, payload.order)
 
 
 async def _change_baseline_people(
@@ -305,5 +315,6 @@ _APPLY: dict[type[c.EventPayload], Apply] = {
     c.StageRepeated: _stage_repeated,
     c.StageCompleted: _stage_completed,
     c.EnrollmentCancelled: _enrollment_cancelled,
+    c.DecisionRetracted: _decision_retracted,
     c.FiscalYearClosed: _fiscal_year_closed,
 }

@@ -87,7 +87,7 @@ async def rebuild(settings: Settings, *, schema: str = SCHEMA, progress: bool = 
     live = check_schema_name(schema)
     fresh, retired = f"{live}_rebuild", f"{live}_retired"
     started = time.perf_counter()
-    pool = await create_pool(settings.database_url, live, min_size=2, max_size=2)
+    pool = await create_pool(settings.database_url_of("reporting"), live, min_size=2, max_size=2)
     try:
         await migrate(pool, live, MIGRATIONS_DIR)
         async with pool.acquire() as reader, pool.acquire() as writer:

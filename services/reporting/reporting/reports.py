@@ -11,6 +11,7 @@ from typing import Any
 from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja
 from dx_shared.settings import Settings
 from reporting.domain import (
+    PLAN_FIGURES,
     STAGE_NAMES,
     STATUS_LABELS_JA,
     BaselineRate,
@@ -20,6 +21,7 @@ from reporting.domain import (
     build_plan_table,
     trainee_department,
     trainee_year_status,
+    year_withdrawn,
 )
 from reporting.repository import ReportQueries
 
@@ -53,15 +55,21 @@ async def plan_report(queries: ReportQueries, targets: PlanTargets, first_year: 
             "plan_first_year": targets.first_year, "plan_last_year": targets.last_year,
             "new_per_year": targets.new_per_year, "new_total": targets.new_total,
         },
+        "figures": {
+            figure.key: {"label_ja": figure.label_ja, "label_en": figure.label_en,
+                         "definition_ja": figure.definition_ja, "definition_en": figure.definition_en}
+            for figure in PLAN_FIGURES
+        },
         "stages": [
             {
                 "stage": row.stage, "name_ja": row.name_ja, "name_en": row.name_en,
                 "cells": [
-                    {"fiscal_year": year, "plan": cell.plan, "entered": cell.entered, "completed": cell.completed}
+                    {"fiscal_year": year, "plan": cell.plan, "entered": cell.entered, "completed": cell.completed,
+                     "new": cell.new}
                     for year, cell in zip(table.fiscal_years, row.cells, strict=True)
                 ],
                 "cumulative": {"plan": row.cumulative.plan, "entered": row.cumulative.entered,
-                               "completed": row.cumulative.completed},
+                               "completed": row.cumulative.completed, "new": row.cumulative.new},
             }
             for row in table.rows
         ],
@@ -130,7 +138,10 @@ async def trainee_report(queries: ReportQueries, staff_id: str) -> Document | No
     roster = {row["fiscal_year"]: row for row in await queries.roster_of_person(staff_id)}
     records = await queries.completion_records_of_person(staff_id)
     curricula = await queries.curricula([(y.fiscal_year, y.stage) for y in years if y.stage is not None])
+    ever_required = await queries.curriculum_sessions_ever([y.fiscal_year for y in years])
+    closed = await queries.closed_years()
     documents = []
+    finished_before = False
     for year in years:
         required = curricula.get((year.fiscal_year, year.stage), []) if year.stage else []
         of_year = [r for r in records if r["fiscal_year"] == year.fiscal_year]
@@ -140,15 +151,22 @@ async def trainee_report(queries: ReportQueries, staff_id: str) -> Document | No
             if all(r["kind"] == "waiver" for r in of_year if r["session_id"] == session)
         }
         year_nominations = [n for n in nominations if n.fiscal_year == year.fiscal_year]
-        status = trainee_year_status(year)
+        withdrawn = year_withdrawn(
+            year_nominations, closed.get(year.fiscal_year),
+            [(r["session_id"], r["recorded_at"]) for r in of_year], ever_required.get(year.fiscal_year, set()),
+        )
+        status = trainee_year_status(year, withdrawn=withdrawn, finished_before=finished_before)
+        finished_before = finished_before or status == "finished"
+        live = year.live_decision
         documents.append({
             **year_label(year.fiscal_year),
             "stage": year.stage,
             "stage_name_ja": STAGE_NAMES[year.stage][0] if year.stage else None,
-            "decision": year.decision.kind if year.decision else None,
+            "decision": live.kind if live else ("cancelled" if status == "cancelled" else None),
             "new_promoter": year.is_new,
             "status": status,
             "status_ja": STATUS_LABELS_JA[status],
+            "finished": finished_before,
             "completed_stage": year.completed_stage,
             "completed_at": year.completed_at.isoformat() if year.completed_at else None,
             "department_code": trainee_department(year_nominations) or year.department_code,

@@ -170,7 +170,7 @@ def _nomination(row: Record) -> Nomination:
     return Nomination(
         nomination_id=row["nomination_id"], staff_id=row["staff_id"], fiscal_year=row["fiscal_year"],
         department_code=row["department_code"], slot=row["slot"], nominated=row["nominated"],
-        withdrawn=row["withdrawn"],
+        withdrawn=row["withdrawn"], withdrawn_at=row["withdrawn_at"],
     )
 
 
@@ -234,7 +234,7 @@ class ProjectionStore:
                  decisions = $11, completions = $12
                WHERE staff_id = $1 AND fiscal_year = $2""",
             year.staff_id, year.fiscal_year,
-            decision.kind if decision else None, decision.stage if decision else None,
+            decision.kind if decision else None, year.stage,
             decision.from_stage if decision else None, decision.decided_at if decision else None,
             decision.event_id if decision else None,
             year.completed_stage, year.completed_at, year.department_code,
@@ -252,10 +252,11 @@ class ProjectionStore:
 
     async def save_nomination(self, nomination: Nomination) -> None:
         await self.conn.execute(
-            """UPDATE nomination SET department_code = $2, slot = $3, nominated = $4, withdrawn = $5
+            """UPDATE nomination SET department_code = $2, slot = $3, nominated = $4, withdrawn = $5,
+                 withdrawn_at = $6
                WHERE nomination_id = $1""",
             nomination.nomination_id, nomination.department_code, nomination.slot,
-            nomination.nominated, nomination.withdrawn,
+            nomination.nominated, nomination.withdrawn, nomination.withdrawn_at,
         )
 
     async def nominations_of(self, staff_id: str, fiscal_year: int) -> list[Nomination]:
@@ -272,6 +273,15 @@ class ProjectionStore:
                ON CONFLICT (fiscal_year, code) DO UPDATE SET name = EXCLUDED.name, bureau = EXCLUDED.bureau,
                  active = EXCLUDED.active""",
             [(fiscal_year, d.code, d.name, d.bureau, d.active) for d in departments],
+        )
+
+    async def place_departments(self, fiscal_year: int, order: Sequence[str]) -> None:
+        """The organisation's order: each department's place in the imported list."""
+        await self.conn.execute(
+            """UPDATE department d SET position = o.position
+               FROM unnest($2::text[]) WITH ORDINALITY AS o(code, position)
+               WHERE d.fiscal_year = $1 AND d.code = o.code""",
+            fiscal_year, list(order),
         )
 
     async def remove_departments(self, fiscal_year: int, codes: Sequence[str]) -> None:
@@ -331,9 +341,14 @@ class ProjectionStore:
 
     async def save_curriculum(self, fiscal_year: int, stage: int, revision: int, session_ids: list[str]) -> None:
         await self.conn.execute(
-            """INSERT INTO curriculum (fiscal_year, stage, revision, session_ids) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (fiscal_year, stage) DO UPDATE SET revision = EXCLUDED.revision,
-                 session_ids = EXCLUDED.session_ids WHERE curriculum.revision < EXCLUDED.revision""",
+            """INSERT INTO curriculum (fiscal_year, stage, revision, session_ids, all_session_ids)
+               VALUES ($1, $2, $3, $4, $4)
+               ON CONFLICT (fiscal_year, stage) DO UPDATE SET
+                 revision = GREATEST(curriculum.revision, EXCLUDED.revision),
+                 session_ids = CASE WHEN curriculum.revision < EXCLUDED.revision THEN EXCLUDED.session_ids
+                                    ELSE curriculum.session_ids END,
+                 all_session_ids = ARRAY(SELECT DISTINCT s FROM unnest(curriculum.all_session_ids
+                                         || EXCLUDED.all_session_ids) AS s ORDER BY s)""",
             fiscal_year, stage, revision, session_ids,
         )
 
@@ -453,7 +468,7 @@ class ReportQueries:
 
     async def departments(self, fiscal_year: int) -> list[Department]:
         rows = await self.conn.fetch("SELECT * FROM department WHERE fiscal_year = $1", fiscal_year)
-        return [Department(r["code"], r["name"], r["bureau"], r["active"]) for r in rows]
+        return [Department(r["code"], r["name"], r["bureau"], r["active"], r["position"]) for r in rows]
 
     async def department_counts(self, fiscal_year: int) -> dict[tuple[str, Any], int]:
         rows = await self.conn.fetch("SELECT * FROM department_tally WHERE fiscal_year = $1", fiscal_year)
@@ -517,6 +532,17 @@ class ReportQueries:
                WHERE s.fiscal_year = $1 ORDER BY s.starts_at NULLS LAST, s.session_id""",
             fiscal_year,
         ))
+
+    async def curriculum_sessions_ever(self, fiscal_years: Sequence[int]) -> dict[int, set[str]]:
+        """Every session any revision of a year's curricula (any stage) required, by fiscal year."""
+        rows = await self.conn.fetch(
+            "SELECT fiscal_year, all_session_ids FROM curriculum WHERE fiscal_year = ANY($1::int[])",
+            list(fiscal_years),
+        )
+        sessions: dict[int, set[str]] = {}
+        for row in rows:
+            sessions.setdefault(row["fiscal_year"], set()).update(row["all_session_ids"])
+        return sessions
 
     async def curricula_of_year(self, fiscal_year: int) -> dict[int, list[str]]:
         rows = await self.conn.fetch("SELECT * FROM curriculum WHERE fiscal_year = $1", fiscal_year)

@@ -36,6 +36,7 @@ import aio_pika
 import asyncpg
 import httpx
 
+from dx_shared.settings import DEFAULT_PORTS
 from training.webhook_signing import sign
 
 ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -71,6 +72,8 @@ class Throwaway:
         return {
             **os.environ,
             "DX_DATABASE_URL": self.database_url,
+            # a per-service database from the caller's environment must not pull the service elsewhere
+            **{f"DX_{service.upper()}_DATABASE_URL": self.database_url for service in DEFAULT_PORTS},
             "DX_AMQP_URL": AMQP_URL,
             "DX_EXCHANGE": self.exchange,
             "DX_DEAD_LETTER_EXCHANGE": self.dead_letter_exchange,

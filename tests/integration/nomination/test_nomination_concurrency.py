@@ -64,3 +64,30 @@ async def test_n4_parallel_nominations_of_one_person_accept_exactly_one(client) 
         assert refused_codes <= {"ALREADY_NOMINATED", "QUOTA_EXCEEDED"}
         assert "ALREADY_NOMINATED" in refused_codes
         await client.post(f"/api/v1/nominations/{accepted[0]['nomination_id']}/withdraw", json={"reason": "again"})
+
+
+IDENTICAL = 20
+TRIALS = 6
+
+
+async def test_a_refusals_code_does_not_depend_on_timing_identical_concurrent_nominations_get_the_sequential_answer(
+    client,
+) -> None:
+    [staff_id] = await import_one_department_of(client, 1)
+
+    for trial in range(TRIALS):
+        responses = await asyncio.gather(
+            *(nominate(client, staff_id, "recommended", "0101") for _ in range(IDENTICAL))
+        )
+        sequential_retry = await nominate(client, staff_id, "recommended", "0101")
+
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [201] + [409] * (IDENTICAL - 1), f"trial {trial}: {statuses}"
+        codes = [response.json()["code"] for response in responses if response.status_code == 409]
+        assert sequential_retry.json()["code"] == "ALREADY_NOMINATED"
+        assert set(codes) == {"ALREADY_NOMINATED"}, f"trial {trial}: {sorted(codes)}"
+        [winner] = [response.json() for response in responses if response.status_code == 201]
+        withdrawal = await client.post(
+            f"/api/v1/nominations/{winner['nomination_id']}/withdraw", json={"reason": f"trial {trial}"}
+        )
+        assert withdrawal.status_code == 200

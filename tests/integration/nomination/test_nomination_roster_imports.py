@@ -35,6 +35,7 @@ async def test_a_shift_jis_department_list_and_roster_with_japanese_headers_are_
     assert staff.json()["applied"] is True and staff.json()["event_id"] == staff_event.id
     assert departments_event.data["fiscal_year"] == FY
     assert {entry["code"] for entry in departments_event.data["departments"]} == set(ROSTER_CODES)
+    assert departments_event.data["order"] == ROSTER_CODES  # the list's own (the organisation's) order
     assert staff_event.data["total"] == 8
     assert {"staff_id": "001001", "department_code": "0101", "is_manager": False} in staff_event.data["staff"]
     stored = await pool_of(client).fetchval(

@@ -71,7 +71,7 @@ def waived(staff_id: str, session_id: str, fiscal_year: int) -> CloudEvent:
     return new_event(payload, subject=staff_id, event_id=deterministic_id("test-waived", staff_id, session_id))
 
 
-STAGE_EVENTS = {"StageAdvanced", "StageRepeated", "EnrollmentCancelled"}
+STAGE_EVENTS = {"StageAdvanced", "StageRepeated", "EnrollmentCancelled", "DecisionRetracted"}
 
 
 def _name(event: CloudEvent) -> str:
@@ -82,7 +82,7 @@ def standing_decisions(events: Iterable[CloudEvent]) -> set[tuple[object, ...]]:
     """The decisions still standing: per trainee-year the stage decision no later one corrects, and the
     StageCompleted attached to it. Cancelled years have none."""
     events = list(events)
-    corrected = {e.data.get("corrects") for e in events if _name(e) in STAGE_EVENTS}
+    corrected = {e.data.get("corrects") or e.data.get("retracts") for e in events if _name(e) in STAGE_EVENTS}
     heads = [e for e in events if _name(e) in STAGE_EVENTS and e.id not in corrected]
     standing: set[tuple[object, ...]] = set()
     for head in heads:

@@ -105,3 +105,25 @@ async def test_an_unreadable_fiscal_year_is_refused(progression: httpx.AsyncClie
 
     assert response.status_code == 422
     assert response.json()["code"] == "INVALID_FISCAL_YEAR"
+
+
+async def test_a_person_who_completed_stage_five_shows_finished_in_every_later_year(
+    settings: Settings, progression: httpx.AsyncClient
+) -> None:
+    facts = []
+    for fiscal_year, stage in zip(range(2020, 2025), range(1, 6), strict=True):
+        session = f"s{stage}-{fiscal_year}"
+        facts += [curriculum(fiscal_year, stage, [session]), nominated("100009", fiscal_year),
+                  completed("100009", session, fiscal_year)]
+    facts += [nominated("100009", 2025), curriculum(2025, 5, ["s5-2025"])]
+    async with BusProbe(settings, ["progression.#"]) as probe:
+        for fact in facts:
+            await publish_event(settings, fact)
+        await settled(progression, probe, facts)
+
+    body = (await progression.get("/api/v1/trainees/100009")).json()
+
+    assert body["finished"] is True
+    assert [(y["fiscal_year"], y["stage"], y["finished"]) for y in body["years"]] == [
+        (2020, 1, False), (2021, 2, False), (2022, 3, False), (2023, 4, False), (2024, 5, True), (2025, 5, True),
+    ]

@@ -46,7 +46,7 @@ def departments(fiscal_year: int, *entries: tuple[str, str, str]) -> CloudEvent:
     return event(c.DepartmentsImported(
         fiscal_year=fiscal_year,
         departments=[c.DepartmentEntry(code=code, name=name, bureau=bureau) for code, name, bureau in entries],
-        total=len(entries),
+        total=len(entries), order=[code for code, _, _ in entries],
     ))
 
 
@@ -87,6 +87,11 @@ def completed_stage(staff_id: str, fiscal_year: int, stage: int, *, decision: st
 
 def cancelled(staff_id: str, fiscal_year: int, stage: int, **kw: Any) -> CloudEvent:
     return event(c.EnrollmentCancelled(staff_id=staff_id, fiscal_year=fiscal_year, stage=stage), **kw)
+
+
+def retracted(staff_id: str, fiscal_year: int, retracts: str, **kw: Any) -> CloudEvent:
+    return event(c.DecisionRetracted(staff_id=staff_id, fiscal_year=fiscal_year, retracts=retracts,
+                                     reason="awaiting_earlier_year"), **kw)
 
 
 def session(session_id: str, fiscal_year: int, audience: str, method: str = "e_learning",

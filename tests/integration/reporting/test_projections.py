@@ -19,6 +19,7 @@ from tests.integration.reporting.event_factory import (
     feed,
     nominated,
     repeated,
+    retracted,
     roster,
     session,
     session_completed,
@@ -52,9 +53,9 @@ async def test_plan_counts_entries_and_completions_and_a_withdrawal_undoes_its_c
 
     plan = (await reporting.get("/api/v1/reports/plan?from=FY2024&to=R7")).json()
 
-    assert cell(plan, 1, 2024) == {"fiscal_year": 2024, "plan": 200, "entered": 2, "completed": 1}
-    assert cell(plan, 1, 2025) == {"fiscal_year": 2025, "plan": 200, "entered": 1, "completed": 0}
-    assert cell(plan, 2, 2025) == {"fiscal_year": 2025, "plan": None, "entered": 1, "completed": 0}
+    assert cell(plan, 1, 2024) == {"fiscal_year": 2024, "plan": None, "entered": 2, "completed": 1, "new": 2}
+    assert cell(plan, 1, 2025) == {"fiscal_year": 2025, "plan": None, "entered": 1, "completed": 0, "new": 0}
+    assert cell(plan, 2, 2025) == {"fiscal_year": 2025, "plan": None, "entered": 1, "completed": 0, "new": 0}
     assert [y["actual"] for y in plan["new_promoters"]["per_year"]] == [2, 0]
     assert plan["new_promoters"]["cumulative"] == {"target": 1000, "actual": 2, "share": 0.002}
 
@@ -71,7 +72,7 @@ async def test_the_same_events_delivered_twice_count_once(settings, reporting) -
     await feed(settings, reporting, events, copies=2)
 
     plan = (await reporting.get("/api/v1/reports/plan")).json()
-    assert cell(plan, 1, 2024) == {"fiscal_year": 2024, "plan": 200, "entered": 1, "completed": 1}
+    assert cell(plan, 1, 2024) == {"fiscal_year": 2024, "plan": None, "entered": 1, "completed": 1, "new": 1}
     departments_report = (await reporting.get("/api/v1/reports/departments?fiscal_year=2024")).json()
     d01 = next(d for d in departments_report["departments"] if d["code"] == "D01")
     assert (d01["recommended"], d01["trainees"], d01["completions"]) == (1, 1, 1)
@@ -102,11 +103,30 @@ async def test_a_completion_no_longer_counts_once_progression_corrects_its_decis
     departments_report = (await reporting.get("/api/v1/reports/departments?fiscal_year=2024")).json()
     s1 = (await reporting.get("/api/v1/reports/trainees/S1")).json()["years"][0]
 
-    assert cell(plan, 1, 2024) == {"fiscal_year": 2024, "plan": 200, "entered": 3, "completed": 1}
+    assert cell(plan, 1, 2024) == {"fiscal_year": 2024, "plan": None, "entered": 3, "completed": 1, "new": 3}
     assert plan["new_promoters"]["per_year"][0]["actual"] == 3
     completions = {d["code"]: d["completions"] for d in departments_report["departments"]}
     assert completions == {"D01": 0, "D02": 0, "D03": 1}
     assert (s1["stage"], s1["status"], s1["completed_stage"]) == (1, "in_training", None)
+
+
+async def test_a_retracted_decision_is_undecided_and_a_withdrawn_year_is_cancelled_even_if_never_announced(
+    settings, reporting
+) -> None:
+    decided = advanced("S1", 2025, 0, 1)
+    await feed(settings, reporting, [
+        DEPARTMENTS_2024,
+        nominated("N1", "S1", "D01", 2025, "self"), decided, retracted("S1", 2025, decided.id),
+        nominated("N2", "S2", "D02", 2025, "self"), withdrawn("N2", "S2", 2025),  # never decided
+    ])
+
+    s1 = (await reporting.get("/api/v1/reports/trainees/S1")).json()["years"][0]
+    s2 = (await reporting.get("/api/v1/reports/trainees/S2")).json()["years"][0]
+    plan = (await reporting.get("/api/v1/reports/plan?from=2025&to=2025")).json()
+
+    assert (s1["stage"], s1["status"], s1["status_ja"], s1["decision"]) == (None, "not_decided", "未確定", None)
+    assert (s2["stage"], s2["status"], s2["status_ja"], s2["decision"]) == (None, "cancelled", "取消", "cancelled")
+    assert cell(plan, 1, 2025)["entered"] == 0
 
 
 async def test_department_report_lists_departments_still_missing_a_recommended_nominee(settings, reporting) -> None:
@@ -126,7 +146,7 @@ async def test_department_report_lists_departments_still_missing_a_recommended_n
         True, 1, 2)
     assert by_code["D02"]["recommended_slot_used"] is False
     assert by_code["D02"]["trainees"] == 0
-    assert [d["code"] for d in report["missing_nomination"]] == ["D03", "D02"]
+    assert [d["code"] for d in report["missing_nomination"]] == ["D02", "D03"]  # the imported list's order
     assert report["totals"]["trainees"] == 3
 
 

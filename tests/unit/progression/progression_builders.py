@@ -40,9 +40,12 @@ def withdrawn(fiscal_year: int, nomination_id: str | None = None, when: datetime
     return Withdrawal(f"ev-w-{nomination_id}", nomination_id, fiscal_year, when or at(fiscal_year, 9))
 
 
-def curriculum(fiscal_year: int, stage: int, *sessions: str, revision: int = 1) -> CurriculumRevision:
+def curriculum(
+    fiscal_year: int, stage: int, *sessions: str, revision: int = 1, published: datetime | None = None
+) -> CurriculumRevision:
+    """A revision; without `published` it is in force from the start of the year (until a higher one)."""
     return CurriculumRevision(
-        f"ev-cur-{fiscal_year}-{stage}-{revision}", fiscal_year, stage, revision, frozenset(sessions)
+        f"ev-cur-{fiscal_year}-{stage}-{revision}", fiscal_year, stage, revision, frozenset(sessions), published
     )
 
 

@@ -61,6 +61,7 @@ def curricula(draw: st.DrawFn) -> list[CurriculumRevision]:
                 CurriculumRevision(
                     f"cur-{fiscal_year}-{stage}-{revision}", fiscal_year, stage, revision,
                     frozenset(_session(fiscal_year, i) for i in sessions),
+                    published_at=_moment(fiscal_year, draw(st.integers(0, 300))),
                 )
             )
     return revisions

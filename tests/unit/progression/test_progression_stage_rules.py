@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from progression.domain import DecisionEvent, DecisionKind, PersonFacts, RepeatReason, decide
+from progression.domain import DecisionEvent, DecisionKind, PersonFacts, RepeatReason, decide, finished_by
 from tests.unit.progression.progression_builders import (
     announce_step_by_step,
     at,
@@ -106,6 +106,20 @@ def test_a_trainee_who_completed_stage_five_has_finished_and_stays_at_five() -> 
     assert (final.kind, final.reason) == (DecisionKind.REPEATED, RepeatReason.FINISHED)
 
 
+def test_a_person_who_completed_stage_five_is_finished_in_every_later_year() -> None:
+    facts = [nominated(2024), *stage_one_curriculum_completed(2024)]
+    for fiscal_year, stage in zip(range(2025, 2029), range(2, 6), strict=True):
+        facts += [nominated(fiscal_year), *stage_curriculum_completed(fiscal_year, stage)]
+    facts += [nominated(2029), curriculum(2029, 5, "ai-2029"), closed(2029), nominated(2030)]
+
+    standing = standing_of(*facts)
+
+    assert finished_by(standing, None)
+    assert [finished_by(standing, y.fiscal_year) for y in standing.years] == [
+        False, False, False, False, True, True, True,
+    ]
+
+
 def test_stage_five_not_completed_is_repeated_not_finished() -> None:
     facts = [nominated(2024), *stage_one_curriculum_completed(2024)]
     for fiscal_year, stage in zip(range(2025, 2028), range(2, 5), strict=True):
@@ -179,37 +193,68 @@ def test_a_waiver_counts_as_met_at_the_time_it_was_recorded() -> None:
     assert year_2025 is not None and year_2025.stage == 2
 
 
-def test_a_curriculum_changed_during_the_year_is_met_by_completing_the_earlier_revision() -> None:
+def test_a_stage_completed_under_the_revision_in_force_stays_completed_after_a_later_revision() -> None:
     facts = [
-        nominated(2024), curriculum(2024, 1, "a"), completed("a", 2024),
-        curriculum(2024, 1, "a", "b", revision=2), nominated(2025),
+        nominated(2024), curriculum(2024, 1, "a", published=at(2024, 4)), completed("a", 2024, at(2024, 7)),
+        curriculum(2024, 1, "a", "b", revision=2, published=at(2024, 9)), nominated(2025),
     ]
 
-    year = standing_of(*facts).year(2025)
-    assert year is not None and year.stage == 2
+    for order in (facts, list(reversed(facts))):
+        standing = standing_of(*order)
+        completed_year, next_year = standing.year(2024), standing.year(2025)
+        assert completed_year is not None and completed_year.completion is not None
+        assert completed_year.completion.completed_at == at(2024, 7)
+        assert next_year is not None and next_year.stage == 2
 
 
-def test_a_curriculum_changed_during_the_year_is_met_by_completing_the_later_revision() -> None:
-    facts = [
-        nominated(2024), curriculum(2024, 1, "a", "old"), curriculum(2024, 1, "a", "new", revision=2),
-        completed("a", 2024), completed("new", 2024), nominated(2025),
+def test_a_stage_not_yet_completed_is_judged_against_the_revision_in_force_when_its_last_session_was_met() -> None:
+    before_revision = [
+        nominated(2024), curriculum(2024, 1, "a", published=at(2024, 4)),
+        curriculum(2024, 1, "a", "b", revision=2, published=at(2024, 6)), completed("a", 2024, at(2024, 7)),
     ]
 
-    year = standing_of(*facts).year(2025)
-    assert year is not None and year.stage == 2
+    only_first = standing_of(*before_revision).year(2024)
+    assert only_first is not None and only_first.completion is None  # revision 1 was no longer in force
+
+    both = standing_of(*before_revision, completed("b", 2024, at(2024, 8))).year(2024)
+    assert both is not None and both.completion is not None
+    assert both.completion.completed_at == at(2024, 8)
+    assert both.completion.evidence[0] == "ev-cur-2024-1-2"
 
 
-def test_a_curriculum_change_never_takes_a_completion_away_whatever_the_arrival_order() -> None:
-    facts = [
-        nominated(2024), curriculum(2024, 1, "a"), completed("a", 2024),
-        curriculum(2024, 1, "a", "b", revision=2),
-    ]
+def test_a_revision_already_met_when_it_comes_into_force_completes_the_stage_then() -> None:
+    standing = standing_of(
+        nominated(2024), curriculum(2024, 1, "a", "c", published=at(2024, 4)),
+        completed("b", 2024, at(2024, 5)), completed("a", 2024, at(2024, 6)),
+        curriculum(2024, 1, "a", "b", revision=2, published=at(2024, 9)),
+    )
 
-    forward, backward = standing_of(*facts), standing_of(*reversed(facts))
-
-    assert forward == backward
-    year = forward.year(2024)
+    year = standing.year(2024)
     assert year is not None and year.completion is not None
+    assert year.completion.completed_at == at(2024, 9)
+
+
+def test_the_first_revision_is_the_curriculum_from_the_start_of_the_year() -> None:
+    standing = standing_of(
+        nominated(2024), completed("a", 2024, at(2024, 5)), curriculum(2024, 1, "a", published=at(2024, 9)),
+    )
+
+    year = standing.year(2024)
+    assert year is not None and year.completion is not None
+    assert year.completion.completed_at == at(2024, 5)
+
+
+def test_a_curriculum_revision_is_judged_by_the_facts_times_whatever_the_arrival_order() -> None:
+    facts = [
+        nominated(2024), curriculum(2024, 1, "a", published=at(2024, 4)), completed("a", 2024, at(2024, 7)),
+        curriculum(2024, 1, "a", "b", revision=2, published=at(2024, 6)), completed("b", 2024, at(2024, 10)),
+        nominated(2025),
+    ]
+
+    assert standing_of(*facts) == standing_of(*reversed(facts))
+    year = standing_of(*facts).year(2024)
+    assert year is not None and year.completion is not None
+    assert year.completion.completed_at == at(2024, 10)
 
 
 def test_a_completion_recorded_after_the_year_was_closed_is_late_and_changes_nothing() -> None:
@@ -318,7 +363,7 @@ def test_a_stage_completion_is_announced_once() -> None:
     assert [d.event for d in announced].count(DecisionEvent.STAGE_COMPLETED) == 1
 
 
-def test_a_decided_year_that_becomes_undecided_again_is_withdrawn_and_later_re_decided() -> None:
+def test_a_decided_year_that_becomes_undecided_again_is_retracted_not_cancelled_and_later_re_decided() -> None:
     facts = [nominated(2025), nominated(2024), curriculum(2024, 1, "a"), closed(2024)]
 
     announced, emitted = announce_step_by_step(facts)
@@ -326,9 +371,11 @@ def test_a_decided_year_that_becomes_undecided_again_is_withdrawn_and_later_re_d
     assert [(d.event, d.fiscal_year, d.stage, d.reason) for d in announced] == [
         (DecisionEvent.STAGE_ADVANCED, 2025, 1, None),
         (DecisionEvent.STAGE_ADVANCED, 2024, 1, None),
-        (DecisionEvent.ENROLLMENT_CANCELLED, 2025, 1, "awaiting_earlier_year"),
+        (DecisionEvent.DECISION_RETRACTED, 2025, 1, "awaiting_earlier_year"),
         (DecisionEvent.STAGE_REPEATED, 2025, 1, "not_completed"),
     ]
+    assert announced[2].corrects == announced[0].event_id
+    assert announced[2].awaiting_fiscal_year == 2024
     assert announced[-1].corrects == announced[2].event_id
     assert emitted[2025].stage == 1
 

@@ -28,10 +28,12 @@ from reporting.domain import (
     trainee_year_status,
     with_completion,
     with_decision,
+    year_withdrawn,
 )
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 T1 = datetime(2024, 6, 1, tzinfo=UTC)
+T2 = datetime(2025, 5, 1, tzinfo=UTC)
 
 
 def advanced(stage: int, from_stage: int, at: datetime, event_id: str = "e1") -> Decision:
@@ -63,7 +65,43 @@ def test_a_cancelled_enrolment_counts_nowhere_in_the_plan() -> None:
     cancelled = with_decision(year, Decision("cancelled", 1, None, T1, "c"))
 
     assert trainee_year_contributions(cancelled) == Counter()
-    assert trainee_year_status(cancelled) == "cancelled"
+    assert trainee_year_status(cancelled, withdrawn=True) == "cancelled"
+
+
+NOMINATED = Nomination("n1", "S1", 2025, "D01", "self", nominated=True)
+WITHDRAWN = Nomination("n1", "S1", 2025, "D01", "self", nominated=True, withdrawn=True, withdrawn_at=T1)
+
+
+def test_a_retracted_provisional_decision_is_not_decided_not_cancelled() -> None:
+    year = with_decision(TraineeYear("S1", 2025), advanced(1, 0, T0, "a"))
+    retracted = with_decision(year, Decision("retracted", 1, None, T1, "r", corrects="a"))
+    withdrawn = year_withdrawn([NOMINATED], None, [], [])
+
+    assert trainee_year_contributions(retracted) == Counter()
+    assert trainee_year_status(retracted, withdrawn=withdrawn) == "not_decided"
+
+
+def test_a_withdrawn_year_is_cancelled_even_if_its_decisions_were_never_announced() -> None:
+    never_announced = TraineeYear("S1", 2025)
+
+    withdrawn = year_withdrawn([WITHDRAWN], None, [], ["s1"])
+
+    assert withdrawn
+    assert trainee_year_status(never_announced, withdrawn=withdrawn) == "cancelled"
+
+
+def test_a_withdrawal_after_a_curriculum_completion_or_after_the_closing_does_not_cancel_the_year() -> None:
+    assert not year_withdrawn([WITHDRAWN], None, [("s1", T0)], ["s1"])
+    assert year_withdrawn([WITHDRAWN], None, [("baseline", T0)], ["s1"])
+    assert not year_withdrawn([WITHDRAWN], T0, [], ["s1"])  # withdrawn after the year was closed
+    assert year_withdrawn([WITHDRAWN], T2, [("s1", datetime(2026, 1, 1, tzinfo=UTC))], ["s1"])  # a late completion
+
+
+def test_a_person_who_completed_stage_five_is_finished_in_every_later_year() -> None:
+    stays_at_five = with_decision(TraineeYear("S1", 2029), Decision("repeated", 5, None, T0, "r5"))
+
+    assert trainee_year_status(stays_at_five, finished_before=True) == "finished"
+    assert trainee_year_status(stays_at_five, finished_before=False) == "in_training"
 
 
 def test_a_completion_counts_for_the_plan_and_for_the_trainees_department() -> None:
@@ -79,7 +117,6 @@ def test_a_completion_counts_for_the_plan_and_for_the_trainees_department() -> N
 
 # ---- superseded completions: a StageCompleted counts while the decision it completes stands ----
 
-T2 = datetime(2025, 5, 1, tzinfo=UTC)
 FIRST = Decision("advanced", 1, 0, T0, "first")
 CORRECTION = Decision("advanced", 1, 0, T2, "second", corrects="first")
 COMPLETED_FIRST = StageCompletion(1, T1, decision_id="first")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from reporting.domain import (
+    Code,
     Department,
     build_baseline_report,
     build_department_report,
     fiscal_year_label,
+    jst_text,
     neutralise_cell,
     rate,
     render_csv,
@@ -84,3 +86,35 @@ def test_csv_is_utf8_with_a_byte_order_mark_so_excel_reads_japanese() -> None:
 
     assert body.startswith(b"\xef\xbb\xbf")
     assert body.decode("utf-8-sig") == "所属,人数\r\n財政課,3\r\n'=cmd,1\r\n"
+
+
+IN_ORGANISATION_ORDER = [  # as the HR system lists them: 総務部 first, though 地 < 総 in character codes
+    Department("0201", "財政課", "総務部", position=1),
+    Department("0105", "人事課", "総務部", position=2),
+    Department("0900", "東青地域県民局", "地域県民局", position=3),
+    Department("0050", "企画調整課", "企画政策部", position=4),
+]
+
+
+def test_bureaus_and_departments_follow_the_order_of_the_imported_department_list() -> None:
+    counts = {(d.code, "staff"): 1 for d in IN_ORGANISATION_ORDER}
+
+    departments = build_department_report(2024, IN_ORGANISATION_ORDER, {})
+    baseline = build_baseline_report(2024, IN_ORGANISATION_ORDER, counts)
+
+    assert [row.code for row in departments.rows] == ["0201", "0105", "0900", "0050"]
+    assert [rate_.key for rate_ in baseline.bureaus] == ["総務部", "地域県民局", "企画政策部"]
+    assert [rate_.key for rate_ in baseline.departments] == ["0201", "0105", "0900", "0050"]
+
+
+def test_csv_booleans_are_hai_iie_and_codes_keep_their_leading_zeros_in_excel() -> None:
+    assert neutralise_cell(True) == "はい"
+    assert neutralise_cell(False) == "いいえ"
+    assert neutralise_cell(Code("00123")) == '="00123"'
+    assert neutralise_cell(Code("=cmd|' /C calc'!A0")) == "'=cmd|' /C calc'!A0"  # not a plain code: neutralised
+    assert neutralise_cell("00123") == "00123"
+
+
+def test_csv_times_are_japan_time_to_the_minute() -> None:
+    assert jst_text("2026-07-20T04:00:00+00:00") == "2026-07-20 13:00"
+    assert jst_text(None) == ""
