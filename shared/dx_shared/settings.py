@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     training_database_url: str | None = None
     progression_database_url: str | None = None
     reporting_database_url: str | None = None
+    portal_database_url: str | None = None
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     pg_bin_dir: str | None = Field(None, description="where pg_dump/pg_restore are, when not on PATH (backups)")
     webhook_secrets: str = Field(DEMO_WEBHOOK_SECRET, description="whitespace-separated whsec_ secrets")

@@ -40,9 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(SERVICE, settings.log_level, settings.log_json)
-        await ensure_database(settings.database_url)
+        await ensure_database(settings.database_url_of(SERVICE))
         pool = await create_pool(
-            settings.database_url, SERVICE, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            settings.database_url_of(SERVICE), SERVICE, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
         http = httpx.AsyncClient(timeout=settings.portal_service_timeout_seconds)
         try:
