@@ -109,11 +109,9 @@ def _operations_router() -> APIRouter:
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         checks.update(await portal.services.ready())
-        try:
-            await portal.oauth.create_client("dx").load_server_metadata()
-            checks["identity_provider"] = "ok"
-        except Exception as exc:
-            checks["identity_provider"] = f"unreachable: {type(exc).__name__}"
+        checks["identity_provider"] = await portal.services.reachable(
+            f"{portal.settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
+        )
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503)
 

@@ -78,11 +78,11 @@ class ServicesApi:
         return response.json() if response.content else None
 
     async def ready(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        for service, url in self._urls.items():
-            try:
-                response = await self._http.get(f"{url}/readyz", timeout=2)
-                checks[service] = "ok" if response.status_code == 200 else f"not ready ({response.status_code})"
-            except httpx.HTTPError as exc:
-                checks[service] = f"unreachable: {type(exc).__name__}"
-        return checks
+        return {service: await self.reachable(f"{url}/readyz") for service, url in self._urls.items()}
+
+    async def reachable(self, url: str) -> str:
+        try:
+            response = await self._http.get(url, timeout=2)
+        except httpx.HTTPError as exc:
+            return f"unreachable: {type(exc).__name__}"
+        return "ok" if response.status_code == 200 else f"not ready ({response.status_code})"

@@ -12,10 +12,12 @@ import pytest
 
 from portal.domain import SESSION_COOKIE
 from tests.integration.portal.conftest import (
+    COLLEAGUE,
     OTHER_DEPARTMENT,
     OTHER_TRAINEE,
     OWN_DEPARTMENT,
     TRAINEE,
+    YEAR,
     nominations_of,
 )
 from tests.support.idp import Idp
@@ -185,3 +187,43 @@ def test_signing_out_from_another_site_is_refused(idp: Idp, portal_system: Runni
     refused = visit.post_form("/auth/logout", {"csrf_token": token}, origin="http://evil.example")
     assert refused.status_code == 403
     assert visit.get("/me").status_code == 200
+
+
+def test_a_department_head_nominates_is_refused_a_second_recommended_nomination_and_withdraws(
+    idp: Idp, portal_system: RunningSystem
+) -> None:
+    visit = sign_in(idp, portal_url(portal_system), username_for("department", department=OWN_DEPARTMENT))
+    page = visit.get("/department")
+    assert 'data-testid="recommended-free"' in page.text
+    token = csrf_token_of(page)
+
+    nominated = visit.post_form("/department/nominate", {"csrf_token": token, "staff_id": COLLEAGUE})
+    assert nominated.status_code == 303, nominated.text[:500]
+    held = visit.get("/department")
+    assert 'data-testid="recommended-holder"' in held.text and COLLEAGUE in held.text
+
+    second = visit.post_form("/department/nominate", {"csrf_token": token, "staff_id": TRAINEE})
+    assert second.status_code == 409
+    assert 'data-testid="refusal"' in second.text
+    assert [n["staff_id"] for n in nominations_of(portal_system, TRAINEE) if n["slot"] == "recommended"] == []
+
+    nomination_id = next(str(n["nomination_id"]) for n in nominations_of(portal_system, COLLEAGUE))
+    withdrawn = visit.post_form(
+        "/department/withdraw", {"csrf_token": token, "nomination_id": nomination_id, "reason": "異動のため"}
+    )
+    assert withdrawn.status_code == 303
+    assert [n["status"] for n in nominations_of(portal_system, COLLEAGUE)] == ["withdrawn"]
+    assert 'data-testid="recommended-free"' in visit.get("/department").text
+
+
+def test_the_dx_office_closes_a_fiscal_year_only_after_confirming(idp: Idp, portal_system: RunningSystem) -> None:
+    visit = sign_in(idp, portal_url(portal_system), username_for("dx_office"))
+    year = str(YEAR - 1)
+    token = csrf_token_of(visit.get(f"/office/close?fiscal_year={year}"))
+    unconfirmed = visit.post_form("/office/close", {"csrf_token": token, "fiscal_year": year})
+    assert unconfirmed.status_code == 422
+    closed = visit.post_form("/office/close", {"csrf_token": token, "fiscal_year": year, "confirm": "yes"})
+    assert closed.status_code == 200 and 'data-testid="closed"' in closed.text
+    again = visit.post_form("/office/close", {"csrf_token": token, "fiscal_year": year, "confirm": "yes"})
+    assert again.status_code == 409
+    assert "この年度はすでに締められています" in again.text
