@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     oidc_fetch_timeout_seconds: float = 5.0
     loader_client_id: str = "dx-loader"
     loader_client_secret: str = Field(
-        "dx-loader-dev-secret", description="client-credentials secret of the demo loader and the office CLI"
+        "dev-loader-secret-change-me-0123456789abcdef",
+        description="client-credentials secret of the demo loader and the office CLI (development default)",
     )
     dev_mode: bool = Field(False, description="serve /docs and /openapi.json (development only)")
 

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from dx_shared.client_credentials import client_token_async
 from dx_shared.envelope import deterministic_id
 from dx_shared.settings import Settings, get_settings
 from dx_tools.demo_data import Completion, Session, YearPlan, generate
@@ -283,7 +284,9 @@ async def wait_until_settled(settings: Settings, http: httpx.AsyncClient, timeou
 async def load(settings: Settings, seed: int, years: range, *, quiet: bool = False) -> dict[str, int]:
     plans = [plan for plan in generate(seed) if plan.fiscal_year in years]
     started = time.monotonic()
-    async with httpx.AsyncClient(timeout=120) as http:
+    # The loader is a program: a client-credentials token (client dx-loader), as CONTRACT.md "Identity" says.
+    token = await client_token_async(settings)
+    async with httpx.AsyncClient(timeout=120, headers={"Authorization": f"Bearer {token}"}) as http:
         with tqdm(total=_steps(plans), desc="デモデータ投入 / loading demo data", unit="req", disable=quiet) as bar:
             loader = Loader(settings, http, bar)
             previous: YearPlan | None = None

@@ -5,6 +5,7 @@
     uv run python -m nomination.cli import-nominations --fiscal-year 2024 推薦一覧.csv [--dry-run]
 
 Prints what was added, changed, unchanged and removed, and every bad row with its line and reason.
+It signs in as a program (client-credentials grant, `DX_LOADER_CLIENT_ID` / `DX_LOADER_CLIENT_SECRET`).
 Exit status: 0 imported (or would be, with --dry-run), 1 the file was refused, 2 the service failed.
 """
 
@@ -18,7 +19,9 @@ from typing import Any, TextIO
 import httpx
 
 from dx_shared.calendar import parse_fiscal_year
-from dx_shared.settings import get_settings
+from dx_shared.client_credentials import TokenNotGranted, client_token
+from dx_shared.roles import Scope
+from dx_shared.settings import Settings, get_settings
 
 ENDPOINTS = {
     "import-departments": "/api/v1/departments/import",
@@ -31,12 +34,18 @@ LIST_LIMIT = 20
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = _parser().parse_args(argv)
     raw = Path(args.file).read_bytes()
+    scope = Scope.NOMINATIONS_WRITE if args.command == "import-nominations" else Scope.ROSTER_IMPORT
+    try:
+        token = client_token(Settings(), [scope])
+    except (httpx.HTTPError, TokenNotGranted) as exc:
+        print(f"認証基盤からトークンを取得できません / cannot get an access token: {exc}", file=out)
+        return 2
     try:
         response = httpx.post(
             args.url.rstrip("/") + ENDPOINTS[args.command],
             params={"fiscal_year": args.fiscal_year, "dry_run": str(args.dry_run).lower()},
             content=raw,
-            headers={"content-type": "text/csv"},
+            headers={"content-type": "text/csv", "Authorization": f"Bearer {token}"},
             timeout=args.timeout,
         )
     except httpx.HTTPError as exc:

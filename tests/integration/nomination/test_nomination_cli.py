@@ -11,10 +11,17 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
+from dx_shared.settings import Settings
 from nomination import cli
 from tests.integration.nomination.conftest import DATA
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def cli_signs_in_at_the_test_provider(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI is a program: it gets a client-credentials token from the issuer in its environment."""
+    monkeypatch.setenv("DX_OIDC_ISSUER", settings.oidc_issuer)
 
 
 @contextlib.asynccontextmanager
