@@ -142,13 +142,18 @@ def _require_department_head(person: SignedIn) -> None:
 async def department(request: Request, person: Person, fiscal_year: str | None = None) -> HTMLResponse:
     _require_department_head(person)
     year = _fiscal_year(fiscal_year)
-    api = portal_of(request).services
-    state, report = await asyncio.gather(
-        _department_state(request, person, year),
-        api.get("reporting", "/api/v1/reports/departments", person.token, fiscal_year=year),
+    state, roster = await asyncio.gather(
+        _department_state(request, person, year), _department_roster(request, person, year)
     )
-    return page(request, "department.html", person, fiscal_year=year, state=state,
-                rows=report.get("departments", []))
+    return page(request, "department.html", person, fiscal_year=year, state=state, roster=roster)
+
+
+async def _department_roster(request: Request, person: SignedIn, year: int) -> list[dict[str, Any]]:
+    code = person.caller.department_code
+    found = await portal_of(request).services.get_or_none(
+        "nomination", f"/api/v1/departments/{code}/staff", person.token, fiscal_year=year
+    )
+    return list(found or [])
 
 
 @router.post("/department/nominate", response_class=HTMLResponse)
@@ -179,11 +184,11 @@ async def _department_action(request: Request, person: SignedIn, form: dict[str,
     except ServiceRefused as refused:
         if refused.status in (401,) or refused.status >= 500:
             raise
-        state = await _department_state(request, person, year)
-        report = await portal_of(request).services.get(
-            "reporting", "/api/v1/reports/departments", person.token, fiscal_year=year)
+        state, roster = await asyncio.gather(
+            _department_state(request, person, year), _department_roster(request, person, year)
+        )
         return page(request, "department.html", person, status_code=refused.status, fiscal_year=year, state=state,
-                    rows=report.get("departments", []), refusal=_refusal_text(refused), refusal_code=refused.code)
+                    roster=roster, refusal=_refusal_text(refused), refusal_code=refused.code)
     return RedirectResponse(f"/department?fiscal_year={year}", status_code=303)
 
 

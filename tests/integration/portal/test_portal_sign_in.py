@@ -20,6 +20,7 @@ from tests.integration.portal.conftest import (
     YEAR,
     nominations_of,
 )
+from tests.support.identity import head_of
 from tests.support.idp import Idp
 from tests.support.portal import PortalVisit, sign_in, username_for
 from tests.support.system import RunningSystem
@@ -195,6 +196,8 @@ def test_a_department_head_nominates_is_refused_a_second_recommended_nomination_
     visit = sign_in(idp, portal_url(portal_system), username_for("department", department=OWN_DEPARTMENT))
     page = visit.get("/department")
     assert 'data-testid="recommended-free"' in page.text
+    assert f'data-testid="roster-{COLLEAGUE}"' in page.text and f'data-testid="roster-{TRAINEE}"' in page.text
+    assert f'data-testid="roster-{OTHER_TRAINEE}"' not in page.text
     token = csrf_token_of(page)
 
     nominated = visit.post_form("/department/nominate", {"csrf_token": token, "staff_id": COLLEAGUE})
@@ -227,3 +230,13 @@ def test_the_dx_office_closes_a_fiscal_year_only_after_confirming(idp: Idp, port
     again = visit.post_form("/office/close", {"csrf_token": token, "fiscal_year": year, "confirm": "yes"})
     assert again.status_code == 409
     assert "この年度はすでに締められています" in again.text
+
+
+def test_the_roster_of_another_department_is_refused_to_a_department_head(portal_system: RunningSystem) -> None:
+    own = httpx.get(portal_system.url("nomination", f"/api/v1/departments/{OWN_DEPARTMENT}/staff"),
+                    params={"fiscal_year": YEAR}, headers=head_of(OWN_DEPARTMENT), timeout=15)
+    assert own.status_code == 200
+    assert {person["staff_id"] for person in own.json()} == {TRAINEE, COLLEAGUE}
+    other = httpx.get(portal_system.url("nomination", f"/api/v1/departments/{OTHER_DEPARTMENT}/staff"),
+                      params={"fiscal_year": YEAR}, headers=head_of(OWN_DEPARTMENT), timeout=15)
+    assert other.status_code == 403
