@@ -4,6 +4,7 @@ the security headers, sign-out, and what each role's pages leave out."""
 from __future__ import annotations
 
 import re
+import time
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
@@ -240,3 +241,13 @@ def test_the_roster_of_another_department_is_refused_to_a_department_head(portal
     other = httpx.get(portal_system.url("nomination", f"/api/v1/departments/{OTHER_DEPARTMENT}/staff"),
                       params={"fiscal_year": YEAR}, headers=head_of(OWN_DEPARTMENT), timeout=15)
     assert other.status_code == 403
+
+
+def test_a_nominated_trainee_sees_their_stage_and_why(idp: Idp, portal_system: RunningSystem) -> None:
+    visit = as_trainee(idp, portal_system, staff_id=OTHER_TRAINEE)
+    deadline = time.monotonic() + 30
+    while f'data-testid="explanation-{YEAR}"' not in (page := visit.get("/me")).text:
+        assert time.monotonic() < deadline, "progression's decision never reached the trainee's page"
+        time.sleep(0.5)
+    assert f'data-testid="trainee-year-{YEAR}"' in page.text
+    assert "業務効率化" in page.text
