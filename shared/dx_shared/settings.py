@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     oidc_issuer: str = "http://127.0.0.1:8090"
     oidc_audience: str = "dx-talent"
     oidc_jwks_url: str | None = Field(None, description="default: jwks_uri from the issuer's discovery document")
+    oidc_discovery_url: str | None = Field(
+        None, description="default: <issuer>/.well-known/openid-configuration (the portal's sign-in reads it)"
+    )
     oidc_role_claim: str = "dx_role"
     oidc_department_claim: str = "dx_department"
     oidc_staff_id_claim: str = "dx_staff_id"
@@ -94,6 +97,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(256 * 1024, description="largest webhook body accepted")
     max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest CSV upload accepted")
+
+    @property
+    def oidc_discovery(self) -> str:
+        return self.oidc_discovery_url or f"{self.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
 
     @property
     def webhook_secret_list(self) -> list[str]:

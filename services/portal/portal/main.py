@@ -109,9 +109,7 @@ def _operations_router() -> APIRouter:
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         checks.update(await portal.services.ready())
-        checks["identity_provider"] = await portal.services.reachable(
-            f"{portal.settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
-        )
+        checks["identity_provider"] = await portal.services.reachable(portal.settings.oidc_discovery)
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503)
 

@@ -46,7 +46,7 @@ def oauth_client(settings: Settings) -> OAuth:
         "dx",
         client_id=settings.portal_client_id,
         client_secret=settings.portal_client_secret,
-        server_metadata_url=f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration",
+        server_metadata_url=settings.oidc_discovery,
         client_kwargs={
             "scope": SCOPES,
             "code_challenge_method": "S256",
