@@ -47,6 +47,8 @@ from progression.main import create_app as create_progression
 from reporting.main import create_app as create_reporting
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.support.bus import publish_events
+from tests.support.identity import current_provider
+from tests.support.idp import Idp
 from tests.support.infra import Servers, create_database, drop_database, unique_name
 from tests.support.services import pool_of, running_app
 
@@ -227,6 +229,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         database_url=database_url, amqp_url=servers.amqp_url, webhook_secrets=TEST_WEBHOOK_SECRET,
         outbox_poll_interval=0.2, log_json=True, log_level="WARNING",
         exchange=f"dx.events.{tag}", dead_letter_exchange=f"dx.dead-letter.{tag}", queue_prefix=f"{tag}.",
+        oidc_issuer=current_provider().issuer, oidc_audience=current_provider().audience,
     )
     try:
         async with (
@@ -371,7 +374,7 @@ def differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
 )
 @given(history=histories(), seeds=st.tuples(st.integers(0, 2**32), st.integers(0, 2**32)))
 def test_every_report_is_the_same_for_the_same_set_of_facts_in_any_order_with_duplicates(
-    servers: Servers, history: History, seeds: tuple[int, int]
+    servers: Servers, idp: Idp, history: History, seeds: tuple[int, int]
 ) -> None:
     first_order = feeding_order(history, random.Random(seeds[0]))
     second_order = feeding_order(history, random.Random(seeds[1]))
