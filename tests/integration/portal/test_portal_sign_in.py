@@ -3,11 +3,13 @@ the security headers, sign-out, and what each role's pages leave out."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 
@@ -251,3 +253,25 @@ def test_a_nominated_trainee_sees_their_stage_and_why(idp: Idp, portal_system: R
         time.sleep(0.5)
     assert f'data-testid="trainee-year-{YEAR}"' in page.text
     assert "業務効率化" in page.text
+
+
+async def test_an_access_token_about_to_expire_is_refreshed_and_the_person_stays_signed_in(
+    idp: Idp, portal_system: RunningSystem
+) -> None:
+    visit = as_trainee(idp, portal_system)
+    key = hashlib.sha256(str(visit.browser.cookies.get(SESSION_COOKIE)).encode()).hexdigest()
+    conn = await asyncpg.connect(portal_system.settings.database_url)
+    try:
+        before = await conn.fetchval("SELECT access_token FROM portal.sessions WHERE id_hash = $1", key)
+        assert before
+        await conn.execute(
+            "UPDATE portal.sessions SET access_expires_at = now() - interval '1 minute' WHERE id_hash = $1", key
+        )
+        page = visit.get("/me")
+        assert page.status_code == 200 and f'data-testid="signed-in-staff-id">{TRAINEE}<' in page.text
+        after = await conn.fetchrow(
+            "SELECT access_token, access_expires_at > now() AS fresh FROM portal.sessions WHERE id_hash = $1", key
+        )
+    finally:
+        await conn.close()
+    assert after is not None and after["fresh"] and after["access_token"] != before, "a new, unexpired token"
