@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from dx_shared.access import CallerDep, refused, requires_scope
 from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
 from dx_shared.problems import ProblemError
-from dx_shared.roles import Caller, Scope
+from dx_shared.roles import Caller, Role, Scope
 from dx_shared.service import PoolDep, SettingsDep
 from reporting import csv_views, reports, visibility
 from reporting.dead_letters import dead_letter_depths
@@ -102,6 +102,9 @@ async def baseline_csv(pool: PoolDep, caller: CallerDep, fiscal_year: str | None
 
 
 async def _trainee(pool: Any, staff_id: str, caller: Caller) -> dict[str, Any]:
+    if caller.role is Role.TRAINEE and staff_id != caller.staff_id:
+        # Refused before the lookup, so a trainee cannot learn whether someone else has a record.
+        raise refused(caller, "see this trainee's progress", "この研修受講者の進捗の閲覧")
     report = await reports.trainee_report(ReportQueries(pool), staff_id)
     if report is None:
         raise ProblemError(
