@@ -357,7 +357,9 @@ ${body}
 function setPageHeaders(ctx) {
   ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'");
   ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Referrer-Policy', 'no-referrer');
+  // Not no-referrer: under it a browser sends `Origin: null` on a form post, and sameOrigin() below then
+  // refuses the provider's own login form. same-origin still sends nothing to other sites.
+  ctx.set('Referrer-Policy', 'same-origin');
   ctx.set('Cache-Control', 'no-store');
 }
 

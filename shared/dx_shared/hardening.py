@@ -26,10 +26,21 @@ CONTENT_SECURITY_POLICY = (
 
 
 class SecurityHeadersMiddleware:
-    """Plain ASGI: adds the headers above to every HTTP response (a route may set its own Cache-Control)."""
+    """Plain ASGI: adds the headers above to every HTTP response (a route may set its own Cache-Control).
 
-    def __init__(self, app: ASGIApp) -> None:
+    The portal passes its own `content_security_policy` (forms may lead to the identity provider) and a
+    `referrer_policy` under which browsers still send a real Origin on its form posts (under no-referrer
+    they send `Origin: null`, and the CSRF check could not tell its own pages from another site)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        content_security_policy: str = CONTENT_SECURITY_POLICY,
+        referrer_policy: str = "no-referrer",
+    ) -> None:
         self._app = app
+        self._content_security_policy = content_security_policy
+        self._referrer_policy = referrer_policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,12 +51,12 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
+                headers["Referrer-Policy"] = self._referrer_policy
                 headers["X-Frame-Options"] = "DENY"
                 if "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                    headers["Content-Security-Policy"] = self._content_security_policy
             await send(message)
 
         await self._app(scope, receive, send_with_headers)

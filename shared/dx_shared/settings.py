@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     training_database_url: str | None = None
     progression_database_url: str | None = None
     reporting_database_url: str | None = None
+    portal_database_url: str | None = None
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/",
         description="the broker; several nodes of one cluster whitespace-separated, tried in turn",
@@ -80,6 +81,16 @@ class Settings(BaseSettings):
     progression_url: str = "http://127.0.0.1:8103"
     reporting_url: str = "http://127.0.0.1:8104"
 
+    # The web front (services/portal): where people go, and its OpenID Connect client (authorization code
+    # with PKCE). The secret's default is the local provider's development secret (deploy/idp/clients.json).
+    portal_port: int = 8100
+    portal_url: str = Field("http://127.0.0.1:8100", description="the portal's public URL (https in production)")
+    portal_client_id: str = "dx-portal"
+    portal_client_secret: str = "dev-portal-secret-change-me-0123456789abcdef"
+    portal_session_idle_minutes: int = Field(30, ge=1, description="a session unused this long ends")
+    portal_session_absolute_hours: int = Field(10, ge=1, description="a session ends this long after sign-in")
+    portal_service_timeout_seconds: float = 10.0
+
     nomination_metrics_port: int = Field(DEFAULT_METRICS_PORTS["nomination"], description="0 = any free port, -1 = off")
     training_metrics_port: int = DEFAULT_METRICS_PORTS["training"]
     progression_metrics_port: int = DEFAULT_METRICS_PORTS["progression"]
@@ -91,6 +102,9 @@ class Settings(BaseSettings):
     oidc_issuer: str = "http://127.0.0.1:8090"
     oidc_audience: str = "dx-talent"
     oidc_jwks_url: str | None = Field(None, description="default: jwks_uri from the issuer's discovery document")
+    oidc_discovery_url: str | None = Field(
+        None, description="default: <issuer>/.well-known/openid-configuration (the portal's sign-in reads it)"
+    )
     oidc_role_claim: str = "dx_role"
     oidc_department_claim: str = "dx_department"
     oidc_staff_id_claim: str = "dx_staff_id"
@@ -127,6 +141,10 @@ class Settings(BaseSettings):
     def amqp_urls(self) -> list[str]:
         """Every broker address of `amqp_url`, in the order given (the first is tried first)."""
         return self.amqp_url.split()
+
+    @property
+    def oidc_discovery(self) -> str:
+        return self.oidc_discovery_url or f"{self.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
 
     @property
     def webhook_secret_list(self) -> list[str]:

@@ -1,17 +1,15 @@
 """The dashboard in a real browser shows the same numbers as the report API, and looks right on a screen.
 
-Runs the reporting service as a process (uvicorn) on a free port, feeds it a few years of events as
-the other services would publish them, opens `/` in Debian's headless Chromium through Playwright and
-compares every number marked with `data-testid` to the JSON reports. Saves test-artifacts/dashboard.png.
+Runs the services and the portal as processes, feeds a few years of events as the other services would
+publish them, signs in to the portal as a DX-office person in Debian's headless Chromium (through the
+identity provider's login page), opens `/` and compares every number marked with `data-testid` to the
+JSON reports reporting gives the same person. Saves test-artifacts/dashboard.png.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import random
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -24,7 +22,9 @@ from playwright.async_api import Page, async_playwright
 from dx_shared.envelope import CloudEvent
 from dx_shared.settings import Settings
 from tests.integration.reporting import event_factory as f
-from tests.support.identity import bearer
+from tests.support.idp import Idp
+from tests.support.portal import username_for
+from tests.support.system import RunningSystem, running_system
 
 pytestmark = pytest.mark.integration
 
@@ -75,49 +75,34 @@ def office_history(seed: int = 7) -> list[CloudEvent]:
     return events
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@pytest.fixture
+def system(settings: Settings, idp: Idp) -> Iterator[RunningSystem]:
+    if idp.portal_port is None:
+        pytest.skip("the identity provider in use names no portal port (DX_TEST_IDP_PORTAL_PORT)")
+    with running_system(settings, ARTIFACTS / "dashboard-logs") as running:
+        yield running
 
 
 @pytest.fixture
-def served_reporting(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DX_DATABASE_URL": settings.database_url, "DX_AMQP_URL": settings.amqp_url,
-        "DX_EXCHANGE": settings.exchange, "DX_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
-        "DX_QUEUE_PREFIX": settings.queue_prefix, "DX_LOG_LEVEL": "WARNING",
-        "DX_OIDC_ISSUER": settings.oidc_issuer, "DX_OIDC_AUDIENCE": settings.oidc_audience,
-        "DX_REPORTING_METRICS_PORT": "0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "reporting.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        env=environment,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError("the reporting service did not become ready")
-            time.sleep(0.3)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-@pytest.fixture
-async def client(served_reporting: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=served_reporting, timeout=30, headers=bearer()) as http:
+async def client(system: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
+    """The reporting API, asked as a DX-office person."""
+    async with system.client(base_url=system.url("reporting"), timeout=30) as http:
         yield http
+
+
+async def settled(client: httpx.AsyncClient, quiet_for: float = 3.0, timeout: float = 90.0) -> None:
+    """Waits until reporting has taken no new event for a while (progression answers the fed events with
+    decisions of its own, which reporting projects too)."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        total = (await client.get("/api/v1/reports/pipeline")).json()["events_total"]
+        if total != last:
+            last, since = total, time.monotonic()
+        elif time.monotonic() - since >= quiet_for:
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError("reporting kept receiving events")
 
 
 def as_number(text: str) -> float:
@@ -132,8 +117,11 @@ async def read_testid(page: Page, name: str) -> str:
     return (await page.get_by_test_id(name).inner_text()).strip()
 
 
-async def test_dashboard_numbers_equal_the_reports_and_the_screenshot_is_saved(settings, client) -> None:
+async def test_dashboard_numbers_equal_the_reports_and_the_screenshot_is_saved(
+    settings: Settings, system: RunningSystem, client: httpx.AsyncClient, idp: Idp
+) -> None:
     await f.feed(settings, client, office_history(), timeout=120)
+    await settled(client)
     plan = (await client.get("/api/v1/reports/plan")).json()
     departments = (await client.get("/api/v1/reports/departments?fiscal_year=2025")).json()
     baseline = (await client.get("/api/v1/reports/baseline?fiscal_year=2025")).json()
@@ -142,14 +130,15 @@ async def test_dashboard_numbers_equal_the_reports_and_the_screenshot_is_saved(s
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            # The portal will sign people in; here the browser presents a DX-office token itself.
-            page = await browser.new_page(
-                viewport={"width": 1440, "height": 900}, locale="ja-JP", extra_http_headers=bearer()
-            )
+            page = await browser.new_page(viewport={"width": 1440, "height": 900}, locale="ja-JP")
             refused_by_policy: list[str] = []
             page.on("console", lambda message: refused_by_policy.append(message.text)
                     if "Content Security Policy" in message.text else None)
-            await page.goto(f"{client.base_url}/?fiscal_year=2025")
+            await page.goto(system.url("portal", "/auth/login?next=%2F%3Ffiscal_year%3D2025"))
+            await page.get_by_label("ユーザー名", exact=False).fill(username_for("dx_office"))
+            await page.get_by_label("パスワード", exact=False).fill(idp.test_password)
+            await page.get_by_role("button", name="サインイン", exact=False).click()
+            await page.wait_for_url(f"{system.url('portal')}/?fiscal_year=2025")
             await page.wait_for_load_state("networkidle")
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

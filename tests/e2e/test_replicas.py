@@ -93,4 +93,4 @@ async def test_two_replicas_of_every_service_count_every_person_once(system: Run
         assert sorted(event.subject for event in events) == sorted(PEOPLE), f"{event_name}: one per person"
         assert len({event.id for event in events}) == len(events), f"{event_name}: no event published twice"
     assert cell == {"fiscal_year": 2025, "plan": None, "entered": 40, "completed": 40, "new": 40}
-    assert len(system.processes) == 8 and system.all_running(), "both replicas of every service stayed up"
+    assert len(system.processes) == 2 * len(SERVICES) and system.all_running(), "both replicas of every service stayed up"

@@ -52,6 +52,8 @@ class Idp:
     test_password: str
     audience: str = dx_idp.DEFAULT_AUDIENCE
     log: Path | None = None
+    # The port the portal must listen on for this provider to accept its redirect URIs (None: unknown).
+    portal_port: int | None = None
     _cache: dict[tuple[Any, ...], tuple[str, float]] = field(default_factory=dict)
 
     # -- discovery -------------------------------------------------------------------------------
@@ -185,7 +187,12 @@ def private_idp(access_token_ttl: int = 3600, data_dir: Path | None = None, port
     """
     url = os.environ.get("DX_TEST_IDP_URL")
     if url and data_dir is None:
-        yield Idp(issuer=url.rstrip("/"), test_password=os.environ.get("DX_TEST_IDP_PASSWORD", ""))
+        portal = os.environ.get("DX_TEST_IDP_PORTAL_PORT")
+        yield Idp(
+            issuer=url.rstrip("/"),
+            test_password=os.environ.get("DX_TEST_IDP_PASSWORD", ""),
+            portal_port=int(portal) if portal else None,
+        )
         return
     dx_idp.ensure_node_modules()
     node = shutil.which("node")
@@ -198,6 +205,8 @@ def private_idp(access_token_ttl: int = 3600, data_dir: Path | None = None, port
     port = port or free_port()
     issuer = f"http://127.0.0.1:{port}"
     test_password = secrets.token_urlsafe(24)
+    portal_port = free_port()
+    portal = f"http://127.0.0.1:{portal_port}"
     data_dir.mkdir(parents=True, exist_ok=True)
     dx_idp.write_users(data_dir / "users.json")
     env = dict(os.environ)
@@ -210,6 +219,9 @@ def private_idp(access_token_ttl: int = 3600, data_dir: Path | None = None, port
             "DX_IDP_TEST_MODE": "1",
             "DX_IDP_TEST_PASSWORD": test_password,
             "DX_IDP_ACCESS_TOKEN_TTL": str(access_token_ttl),
+            # The portal a test runs (tests.support.system) signs people in from this port.
+            "DX_IDP_PORTAL_REDIRECTS": f"{portal}/auth/callback",
+            "DX_IDP_PORTAL_POST_LOGOUT_REDIRECTS": f"{portal}/",
         }
     )
     log = data_dir / "idp.log"
@@ -226,7 +238,7 @@ def private_idp(access_token_ttl: int = 3600, data_dir: Path | None = None, port
             dx_idp.wait(issuer, timeout=30)
         except TimeoutError as error:
             raise RuntimeError(f"the test identity provider did not start:\n{log.read_text()}") from error
-        yield Idp(issuer=issuer, test_password=test_password, log=log)
+        yield Idp(issuer=issuer, test_password=test_password, log=log, portal_port=portal_port)
     finally:
         process.terminate()
         try:

@@ -16,16 +16,33 @@ from pathlib import Path
 import httpx
 
 from dx_shared.settings import Settings
-from tests.support.identity import bearer
+from tests.support.identity import bearer, current_provider
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("nomination", "training", "progression", "reporting")
+SERVICES = ("nomination", "training", "progression", "reporting", "portal")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As uvicorn binds: a port whose last connections linger in TIME_WAIT is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def portal_port() -> int:
+    """The port the test identity provider accepts the portal's redirects from (else any free one)."""
+    wanted: int | None = getattr(current_provider(), "portal_port", None)
+    return wanted if wanted is not None and _port_is_free(wanted) else free_port()
 
 
 @dataclass
@@ -89,7 +106,7 @@ def system_environment(settings: Settings, ports: dict[str, int]) -> dict[str, s
 @contextlib.contextmanager
 def running_system(settings: Settings, logs: Path, replicas: dict[str, int] | None = None) -> Iterator[RunningSystem]:
     """Starts every service (optionally some as several replicas on other ports) and waits until ready."""
-    ports = {service: free_port() for service in SERVICES}
+    ports = {service: portal_port() if service == "portal" else free_port() for service in SERVICES}
     env = system_environment(settings, ports)
     logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []

@@ -12,7 +12,8 @@ import httpx
 
 from dx_shared.settings import DEMO_WEBHOOK_SECRET, Settings, get_settings
 
-SERVICES = ("nomination", "training", "progression", "reporting")
+SERVICES = ("nomination", "training", "progression", "reporting", "portal")
+API_SERVICES = SERVICES[:4]
 
 
 def service_url(settings: Settings, service: str) -> str:
@@ -61,8 +62,10 @@ def wait_ready(settings: Settings, timeout: float = 90.0) -> bool:
 def where(settings: Settings) -> None:
     print()
     print("dx-talent is running — 青森県デジタル人財育成 管理システム")
-    print(f"  ダッシュボード / dashboard : {settings.reporting_url}/")
-    for service in SERVICES:
+    print()
+    print(f"  >>> ポータル / the portal (start here): {settings.portal_url}/")
+    print()
+    for service in API_SERVICES:
         print(f"  {service:<12} API docs  : {service_url(settings, service)}/docs")
     print(f"  webhook (e-learning)     : {settings.training_url}/webhooks/elearning")
     if DEMO_WEBHOOK_SECRET in settings.webhook_secret_list:

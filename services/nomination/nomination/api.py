@@ -142,6 +142,12 @@ class DepartmentOut(BaseModel):
     active: bool
 
 
+class StaffOut(BaseModel):
+    staff_id: str
+    name: str
+    is_manager: bool
+
+
 class RecommendedSlotOut(BaseModel):
     used: bool
     nomination: NominationOut | None
@@ -482,6 +488,25 @@ def _nominable_year(fiscal_year: int, settings: Settings, now: datetime) -> None
     except NominationRefused as refusal:
         raise refusal_problem(refusal) from refusal
     checked_fiscal_year(fiscal_year, settings, now)
+
+
+@router.get(
+    "/departments/{code}/staff", dependencies=[requires_scope(Scope.NOMINATIONS_READ)],
+    response_model=list[StaffOut],
+    summary="所属の職員名簿 — a department's people on a fiscal year's roster (offices, and its own head)",
+)
+async def department_staff(
+    code: str, pool: PoolDep, caller: CallerDep, settings: SettingsDep, clock: ClockDep,
+    fiscal_year: FiscalYear | None = None,
+) -> list[StaffOut]:
+    now = clock()
+    year = checked_fiscal_year(fiscal_year, settings, now) if fiscal_year is not None else fiscal_year_of(now)
+    department_code = normalise_code(code)
+    if not caller.may_see_department(department_code):
+        require(caller, frozenset(), "see another department's roster", "他所属の職員名簿の閲覧")
+    async with pool.acquire() as conn:
+        staff = await PostgresRepository(conn).staff_of_department(year, department_code)
+    return [StaffOut(staff_id=person.staff_id, name=person.name, is_manager=person.is_manager) for person in staff]
 
 
 def refusal_problem(refusal: NominationRefused, status: int | None = None) -> ProblemError:

@@ -122,6 +122,14 @@ class PostgresRepository:
         )
         return {row["staff_id"]: _staff_member(row) for row in rows}
 
+    async def staff_of_department(self, fiscal_year: int, department_code: str) -> list[StaffMember]:
+        rows = await self._conn.fetch(
+            """SELECT staff_id, name, department_code, is_manager FROM staff
+               WHERE fiscal_year = $1 AND department_code = $2 ORDER BY staff_id""",
+            fiscal_year, department_code,
+        )
+        return [_staff_member(row) for row in rows]
+
     async def apply_roster_diff(self, fiscal_year: int, diff: ImportDiff[StaffMember]) -> None:
         await self._conn.copy_records_to_table(
             "staff",

@@ -1,4 +1,4 @@
-"""HTTP: the reports as JSON under /api/v1/reports, the same as CSV (`.csv`), and the dashboard at `/`."""
+"""HTTP: the reports as JSON under /api/v1/reports and the same as CSV (`.csv`); people read them in the portal."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from dx_shared.access import CallerDep, refused, requires_scope
 from dx_shared.calendar import fiscal_year_of, latest_accepted_fiscal_year, parse_fiscal_year
@@ -16,7 +16,6 @@ from dx_shared.problems import ProblemError
 from dx_shared.roles import Caller, Role, Scope
 from dx_shared.service import PoolDep, SettingsDep
 from reporting import csv_views, reports, visibility
-from reporting.dashboard import DASHBOARD_CSS, render_dashboard, render_trainee_page
 from reporting.dead_letters import dead_letter_depths
 from reporting.repository import ReportQueries
 
@@ -178,28 +177,7 @@ def _require_pipeline(caller: Caller) -> None:
         raise refused(caller, "see pipeline health", "データ連携状況の閲覧")
 
 
-@router.get("/", summary="ダッシュボード (dashboard, in Japanese): scoped to the caller", response_class=HTMLResponse,
-            tags=["dashboard"], dependencies=[requires_scope(Scope.REPORTS_READ)])
-async def dashboard(pool: PoolDep, settings: SettingsDep, caller: CallerDep, clock: ClockDep,
-                    fiscal_year: FiscalYearQueryDep) -> HTMLResponse:
-    queries = ReportQueries(pool)
-    if not visibility.sees_programme_dashboard(caller):
-        return HTMLResponse(await render_trainee_page(queries, caller.staff_id or ""))
-    year = fiscal_year if fiscal_year is not None else await _default_dashboard_year(queries, clock())
-    dead_letters = await dead_letter_depths(settings) if visibility.sees_pipeline(caller) else None
-    return HTMLResponse(await render_dashboard(queries, settings, year, caller, dead_letters))
-
-
-@router.get("/static/dashboard.css", include_in_schema=False, dependencies=[requires_scope(Scope.REPORTS_READ)])
-async def dashboard_css() -> Response:
-    return Response(DASHBOARD_CSS, media_type="text/css; charset=utf-8")
-
-
-async def _default_dashboard_year(queries: ReportQueries, now: datetime) -> int:
-    """The current fiscal year, or the latest one with data when the current one has none yet."""
-    current = int(fiscal_year_of(now))
-    known = await queries.fiscal_years()
-    if not known or current in known:
-        return current
-    earlier = [year for year in known if year <= current]
-    return max(earlier) if earlier else min(known)
+@router.get("/", summary="The dashboard moved to the portal: 303 to DX_PORTAL_URL", response_class=RedirectResponse,
+            status_code=303, tags=["dashboard"], dependencies=[requires_scope(Scope.REPORTS_READ)])
+async def dashboard(settings: SettingsDep) -> RedirectResponse:
+    return RedirectResponse(f"{settings.portal_url.rstrip('/')}/", status_code=303)

@@ -101,6 +101,9 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("nomination", "GET", "/api/v1/departments/{code}/nominations"): Case(
         "/api/v1/departments/0101/nominations?fiscal_year=2024", Scope.NOMINATIONS_READ,
         "404 404 404 404 403 403 403"),
+    ("nomination", "GET", "/api/v1/departments/{code}/staff"): Case(
+        "/api/v1/departments/0101/staff?fiscal_year=2024", Scope.NOMINATIONS_READ,
+        "200 200 200 200 403 403 403"),
     # ---- training (no sessions: every permitted write fails on its rule, so nothing is written) ----
     ("training", "POST", "/api/v1/sessions"): Case(
         "/api/v1/sessions", Scope.TRAINING_WRITE, "422 422 403 403 403 403 403",
@@ -155,9 +158,8 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         "/api/v1/reports/pipeline", Scope.REPORTS_READ, "200 200 200 403 403 403 403"),
     ("reporting", "GET", "/api/v1/reports/pipeline.csv"): Case(
         "/api/v1/reports/pipeline.csv", Scope.REPORTS_READ, "200 200 200 403 403 403 403"),
-    ("reporting", "GET", "/"): Case("/?fiscal_year=2024", Scope.REPORTS_READ, "200 200 200 200 200 200 200"),
-    ("reporting", "GET", "/static/dashboard.css"): Case(
-        "/static/dashboard.css", Scope.REPORTS_READ, "200 200 200 200 200 200 200"),
+    # The dashboard moved to the portal: reporting's `/` only sends a token holder there.
+    ("reporting", "GET", "/"): Case("/?fiscal_year=2024", Scope.REPORTS_READ, "303 303 303 303 303 303 303"),
 }  # fmt: skip
 
 # Open by design: the probes, and the webhook that proves itself with its Standard Webhooks signature.

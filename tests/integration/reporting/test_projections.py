@@ -296,19 +296,3 @@ async def test_csv_downloads_open_in_excel_and_neutralise_formulas(settings, rep
         response = await reporting.get(f"/api/v1/reports/{path}")
         assert response.status_code == 200
         assert response.content.startswith(b"\xef\xbb\xbf")
-
-
-async def test_the_dashboard_quotes_the_headline_figures_under_the_same_labels_as_json_and_csv(
-    settings, reporting
-) -> None:
-    await feed(settings, reporting, [DEPARTMENTS_2024, nominated("N1", "S1", "D01", 2024, "recommended"),
-                                     advanced("S1", 2024, 0, 1)])
-
-    page = (await reporting.get("/?fiscal_year=2024")).text
-    plan = (await reporting.get("/api/v1/reports/plan")).json()
-    plan_csv = (await reporting.get("/api/v1/reports/plan.csv")).content.decode("utf-8-sig")
-
-    for key in ("new_promoters", "new_promoters_cumulative", "stage_trainees"):
-        label = plan["figures"][key]["label_ja"]
-        assert label in page and label in plan_csv
-    assert "新規DX推進員（実人数）" in page and "ステージ別受講者数（延べ）" in page
