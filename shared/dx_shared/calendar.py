@@ -66,3 +66,9 @@ def parse_fiscal_year(text: str | int) -> int:
         inner = raw.removeprefix("令和").removesuffix("年度").removesuffix("年")
         return (1 if inner == "元" else int(inner)) + REIWA_OFFSET
     return int(raw)
+
+
+def reiwa_date_ja(day: date) -> str:
+    """`令和6年6月3日` for 2024-06-03 (a calendar date; the first Reiwa year, 2019, is written 元年)."""
+    year = day.year - REIWA_OFFSET
+    return f"令和{'元' if year == 1 else year}年{day.month}月{day.day}日"
