@@ -131,6 +131,9 @@ async def test_dashboard_numbers_equal_the_reports_and_the_screenshot_is_saved(
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 900}, locale="ja-JP")
+            refused_by_policy: list[str] = []
+            page.on("console", lambda message: refused_by_policy.append(message.text)
+                    if "Content Security Policy" in message.text else None)
             await page.goto(system.url("portal", "/auth/login?next=%2F%3Ffiscal_year%3D2025"))
             await page.get_by_label("ユーザー名", exact=False).fill(username_for("dx_office"))
             await page.get_by_label("パスワード", exact=False).fill(idp.test_password)
@@ -139,6 +142,9 @@ async def test_dashboard_numbers_equal_the_reports_and_the_screenshot_is_saved(
             await page.wait_for_load_state("networkidle")
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            assert refused_by_policy == [], "the page needs something its Content-Security-Policy forbids"
+            header_colour = await page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor")
+            assert header_colour == "rgb(30, 78, 140)", "the stylesheet (served with the token) is applied"
 
             assert "令和7年度" in await read_testid(page, "selected-fiscal-year")
             for stage in plan["stages"]:

@@ -230,6 +230,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         outbox_poll_interval=0.2, log_json=True, log_level="WARNING",
         exchange=f"dx.events.{tag}", dead_letter_exchange=f"dx.dead-letter.{tag}", queue_prefix=f"{tag}.",
         oidc_issuer=current_provider().issuer, oidc_audience=current_provider().audience,
+        progression_metrics_port=0, reporting_metrics_port=0,
     )
     try:
         async with (

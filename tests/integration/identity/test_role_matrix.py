@@ -81,8 +81,7 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         "/api/v1/departments/import?fiscal_year=2024&dry_run=true", Scope.ROSTER_IMPORT,
         "200 200 403 403 403 403 403", content=DEPARTMENTS_CSV, headers=CSV),
     ("nomination", "POST", "/api/v1/staff/import"): Case(
-        # No department list for the year here: the offices' dry run is refused on that rule (422).
-        "/api/v1/staff/import?fiscal_year=2024&dry_run=true", Scope.ROSTER_IMPORT,
+        "/api/v1/staff/import?fiscal_year=2024&dry_run=true", Scope.ROSTER_IMPORT,  # no department list yet
         "422 422 403 403 403 403 403", content=STAFF_CSV, headers=CSV),
     ("nomination", "POST", "/api/v1/nominations"): Case(
         "/api/v1/nominations", Scope.NOMINATIONS_WRITE,
@@ -112,7 +111,7 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("training", "GET", "/api/v1/sessions"): Case(
         "/api/v1/sessions?fiscal_year=2025", Scope.TRAINING_READ, "200 200 200 200 200 200 200"),
     ("training", "PUT", "/api/v1/curricula/{fiscal_year}/{stage}"): Case(
-        "/api/v1/curricula/2025/1", Scope.TRAINING_WRITE, "404 404 403 403 403 403 403",  # UNKNOWN_SESSION
+        "/api/v1/curricula/2025/1", Scope.TRAINING_WRITE, "404 404 403 403 403 403 403",
         body={"session_ids": ["S-UNKNOWN"]}),
     ("training", "GET", "/api/v1/curricula/{fiscal_year}/{stage}"): Case(
         "/api/v1/curricula/2025/1", Scope.TRAINING_READ, "404 404 404 404 404 404 404"),
@@ -324,7 +323,7 @@ async def test_the_role_matrix_over_http_with_real_tokens(settings: Settings, id
         module = importlib.import_module(f"{service}.main")
         routes = {(method, path): case for (owner, method, path), case in MATRIX.items() if owner == service}
         async with running_app(module.create_app, settings, headers={}) as client:
-            before = await snapshot(settings)  # after start-up: its migrations are not the matrix's doing
+            before = await snapshot(settings)  # after start-up: the migrations have run
             for (method, path), case in routes.items():
                 observed[(service, method, path)] = await ask_everyone(
                     client, f"{service} {method} {path}", method, case, bad_tokens, without_scope, people, failures
@@ -336,7 +335,7 @@ async def test_the_role_matrix_over_http_with_real_tokens(settings: Settings, id
                 response = await ask(elsewhere, method, case, {"Authorization": f"Bearer {office_token}"})
                 if response.status_code != 401 or "invalid_token" not in response.headers["www-authenticate"]:
                     failures.append(f"{service} {method} {path} [wrong audience] → {response.status_code}")
-        after = await snapshot(settings)
+            after = await snapshot(settings)
         changed.update({table: (before.get(table), n) for table, n in after.items() if before.get(table) != n})
 
     table = "\n".join(f"{' '.join(str(s) for s in v)}  {k}" for k, v in observed.items())

@@ -45,7 +45,7 @@ async def _get(http: httpx.AsyncClient, url: str, **params: Any) -> Any:
 async def snapshot(system: RunningSystem) -> dict[str, Any]:
     """What the offices see: every report (JSON and CSV), and each service's own records."""
     seen: dict[str, Any] = {}
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with system.client(timeout=60) as http:
         reports = system.url("reporting", "/api/v1/reports")
         seen["plan"] = await _get(http, f"{reports}/plan", **{"from": 2024, "to": 2028})
         seen["plan.csv"] = await _get(http, f"{reports}/plan.csv", **{"from": 2024, "to": 2028})
@@ -91,7 +91,7 @@ async def test_every_service_restores_into_empty_databases_and_the_reports_are_a
     with running_system(settings, ARTIFACTS / "drill-logs" / "before") as system:
         running = _with_urls(settings, system)
         await load(running, 2024, YEARS, quiet=True)
-        async with httpx.AsyncClient(timeout=60) as http:
+        async with system.client(timeout=60) as http:
             closed = await http.post(system.url("progression", "/api/v1/fiscal-years/2024/close"), json={"actor": "drill"})
             assert closed.status_code in (200, 201), closed.text
             await wait_until_settled(running, http, timeout=120)
@@ -121,7 +121,7 @@ async def test_every_service_restores_into_empty_databases_and_the_reports_are_a
         running = _with_urls(after_restore, system)
         result = await rebuild(running, progress=False)
         assert result.events > 0, "reporting rebuilt its projections from the restored event log"
-        async with httpx.AsyncClient(timeout=60) as http:
+        async with system.client(timeout=60) as http:
             await wait_until_settled(running, http, timeout=120)
         after = await snapshot(system)
 
