@@ -115,3 +115,10 @@ def occurs_in_future(moment: datetime, now: datetime, skew: timedelta) -> bool:
 def fiscal_year_has_ended(fiscal_year: int, now: datetime) -> bool:
     """A fiscal year ends at 00:00 on 1 April after it, Japan time."""
     return to_jst(now) >= fiscal_year_end(fiscal_year)
+
+
+
+def reiwa_date_ja(day: date) -> str:
+    """`令和6年6月3日` for 2024-06-03 (a calendar date; the first Reiwa year, 2019, is written 元年)."""
+    year = day.year - REIWA_OFFSET
+    return f"令和{'元' if year == 1 else year}年{day.month}月{day.day}日"

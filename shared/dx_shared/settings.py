@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     portal_session_idle_minutes: int = Field(30, ge=1, description="a session unused this long ends")
     portal_session_absolute_hours: int = Field(10, ge=1, description="a session ends this long after sign-in")
     portal_service_timeout_seconds: float = 10.0
+    portal_certificate_key: str = Field(
+        "dev-certificate-key-change-me-0123456789abcdef",
+        description="HMAC key signing 修了証 numbers (development default; set a long random value in production)",
+    )
+    portal_verifier_client_id: str = Field(
+        "dx-portal-verifier", description="client-credentials client the public /verify page asks progression with"
+    )
+    portal_verifier_client_secret: str = "dev-portal-verifier-secret-change-me-0123456789abcdef"
 
     nomination_metrics_port: int = Field(DEFAULT_METRICS_PORTS["nomination"], description="0 = any free port, -1 = off")
     training_metrics_port: int = DEFAULT_METRICS_PORTS["training"]

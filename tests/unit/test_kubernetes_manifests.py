@@ -266,7 +266,8 @@ def test_services_take_their_credentials_from_secrets_and_their_own_database(man
     for secret in secrets.values():
         for value in (secret.get("stringData") or {}).values():
             assert "REPLACE_ME" in value or value in {"nomination", "training", "progression", "reporting", "dx",
-                                                     "dx-talent-portal"}, f"{name_of(secret)}: placeholders only"
+                                                     "dx-talent-portal", "dx-talent-portal-verifier"}, \
+                f"{name_of(secret)}: placeholders only"
 
 
 def test_the_broker_and_the_database_are_operator_clusters_of_three(manifests: list[Manifest]) -> None:
