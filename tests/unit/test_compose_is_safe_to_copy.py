@@ -138,3 +138,17 @@ def test_nothing_runs_as_root(compose: dict[str, Any]) -> None:
     users = [re.findall(r"^USER (\S+)", stage, flags=re.M) for stage in stages]
     assert users[0] and users[0][-1].split(":")[0] not in {"0", "root"}, "the base stage ends unprivileged"
     assert all(not found or found[-1].split(":")[0] not in {"0", "root"} for found in users)
+
+
+def test_each_service_talks_to_the_broker_with_its_own_account(compose: dict[str, Any]) -> None:
+    """CONTRACT.md: producers are authenticated; no service uses the operators' broker account."""
+    for name in ("nomination", "training", "progression", "reporting"):
+        environment = compose["services"][name]["environment"]
+        assert environment[f"DX_{name.upper()}_AMQP_URL"].startswith(f"amqp://dx-{name}:"), name
+        assert "DX_AMQP_URL" not in environment, name
+    broker = compose["services"]["rabbitmq"]
+    script = (ROOT / "deploy" / "compose" / "rabbitmq-with-service-users.sh").read_text(encoding="utf-8")
+    assert "rabbitmq-with-service-users.sh" in " ".join(broker["entrypoint"])
+    assert "set_topic_permissions" in script
+    for name in ("nomination", "training", "progression", "reporting"):
+        assert f"DX_{name.upper()}_AMQP_PASSWORD" in broker["environment"]
