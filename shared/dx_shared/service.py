@@ -141,6 +141,12 @@ class _AmqpMessage:
         self.headers: Any = raw.headers
         self.message_id: str | None = raw.message_id
         self.routing_key: str | None = raw.routing_key
+        if not raw.exchange and isinstance(self.headers, dict):
+            # Re-driven from a dead-letter queue straight into the queue (the default exchange, which only an
+            # operator account may write to): judge the event by the key it was first published with.
+            original = self.headers.get("x-dx-original-routing-key")
+            if isinstance(original, str | bytes):
+                self.routing_key = original.decode() if isinstance(original, bytes) else original
 
     async def ack(self) -> None:
         await self._message.ack()

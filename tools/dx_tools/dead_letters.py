@@ -141,6 +141,7 @@ async def redrive(settings: Settings, queue: str, event_id: str | None) -> list[
             headers = {key: value for key, value in (message.headers or {}).items() if key not in _DROPPED_ON_REDRIVE}
             headers.pop(DEAD_LETTER_REASON_HEADER, None)
             headers["x-dx-redriven-at"] = datetime.now(UTC).isoformat()
+            headers["x-dx-original-routing-key"] = letter.routing_key
             await publishing.default_exchange.publish(
                 aio_pika.Message(
                     message.body,
