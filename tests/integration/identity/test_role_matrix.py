@@ -160,6 +160,12 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         "/api/v1/reports/pipeline.csv", Scope.REPORTS_READ, "200 200 200 403 403 403 403"),
     # The dashboard moved to the portal: reporting's `/` only sends a token holder there.
     ("reporting", "GET", "/"): Case("/?fiscal_year=2024", Scope.REPORTS_READ, "303 303 303 303 303 303 303"),
+    # Every service's audit trail: the offices and the information-policy office only.
+    **{
+        (service, "GET", path): Case(path, Scope.AUDIT_READ, "200 200 200 403 403 403 403")
+        for service in SERVICES
+        for path in ("/api/v1/audit", "/api/v1/audit.csv")
+    },
 }  # fmt: skip
 
 # Open by design: the probes, and the webhook that proves itself with its Standard Webhooks signature.
