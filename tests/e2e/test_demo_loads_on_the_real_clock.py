@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from dx_shared.calendar import fiscal_year_has_ended, fiscal_year_of
@@ -34,7 +33,7 @@ async def test_the_demo_loads_twice_on_existing_data_and_holds_nothing_from_the_
     await load(settings, 2024, years, quiet=True)
     again = await load(settings, 2024, years, quiet=True)
     assert again.get("FISCAL_YEAR_CLOSED", 0) > 0, "the second run met last year's closing and went on"
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with system.client(timeout=60) as http:
         completions = (
             await http.get(system.url("training", "/api/v1/completions"), params={"limit": 10000})
         ).json()

@@ -29,6 +29,9 @@ from tests.support.rabbit_cluster import RabbitCluster, rabbit_cluster, server_s
 from tests.support.system import SERVICES, RunningSystem, running_system
 from tests.support.webhooks import sign_webhook
 
+# The portal talks to the services over HTTP only; these four hold broker connections.
+ON_THE_BUS = ("nomination", "training", "progression", "reporting")
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(600),
@@ -159,7 +162,7 @@ async def test_killing_the_node_that_leads_the_consumer_queues_loses_and_duplica
 ) -> None:
     settings = system.settings
     consumer_queues = [settings.queue_prefix + queue for queue in CONSUMER_QUEUES]
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with system.client(timeout=60) as http:
         await _prepare(system, http)
 
         leaders = await asyncio.to_thread(cluster.queue_leaders)
@@ -231,6 +234,6 @@ async def test_killing_the_node_that_leads_the_consumer_queues_loses_and_duplica
     assert stage_completed == collections.Counter(accepted), "progression completed stage 1 once per person"
     assert len(dead_letters) == len(consumer_queues) and set(dead_letters.values()) == {0}, dead_letters
     assert victim.name not in set(leaders_after.values()), "the queues are led by surviving nodes"
-    assert connected_before.get(victim.name, 0) >= len(SERVICES), "the services were connected to the killed node"
-    assert sum(connected_after.values()) >= len(SERVICES), "and are connected to the surviving nodes now"
+    assert connected_before.get(victim.name, 0) >= len(ON_THE_BUS), "the services were connected to the killed node"
+    assert sum(connected_after.values()) >= len(ON_THE_BUS), "and are connected to the surviving nodes now"
     assert system.all_running(), "no service process died with the node"
