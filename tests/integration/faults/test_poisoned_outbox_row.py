@@ -12,6 +12,7 @@ import time
 
 import asyncpg
 import pytest
+from prometheus_client import generate_latest
 
 from dx_shared.outbox import enqueue
 from dx_shared.settings import Settings
@@ -64,7 +65,8 @@ async def test_a_row_that_can_never_be_published_is_set_aside_and_the_others_are
         ready = await client.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["outbox_oldest_unpublished_seconds"] == 0
-        metrics = (await client.get("/metrics")).text
+        # The app runs in this process: its registry is the one /metrics serves on the internal port.
+        metrics = generate_latest().decode()
         assert 'dx_outbox_oldest_unpublished_seconds{service="toy"}' in metrics
         assert 'dx_outbox_dead_total{service="toy"}' in metrics
 

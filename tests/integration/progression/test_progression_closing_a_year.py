@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from dx_shared.clock import fixed_clock
+from tests.support.identity import bearer
 from tests.support.services import pool_of
 
 NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
@@ -50,7 +51,7 @@ async def test_an_early_close_needs_a_reason_and_the_dx_office(progression: http
     by_hr = await progression.post(
         "/api/v1/fiscal-years/2026/close",
         json={"early_close": True, "reason": "組織改編のため"},
-        headers={"X-DX-Role": "hr_office"},
+        headers=bearer("hr_office"),
     )
     assert by_hr.status_code == 403
     assert await closings(progression) == []
