@@ -262,7 +262,7 @@ def ensure(
         password = given.get(user.service)
         exists = user.username in existing
         if password is None:
-            password = secrets.token_urlsafe(32)
+            password = secrets.token_hex(32)  # never starts with "-", which rabbitmqctl would read as an option
             broker.set_password(user.username, password, create=not exists)
             action = "created" if not exists else "given a new password"
         elif not exists:
