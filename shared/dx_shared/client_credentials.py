@@ -1,7 +1,8 @@
 """Programs (the office CLI, the demo loader) get access tokens by the client-credentials grant.
 
-The token endpoint comes from the issuer's discovery document; the client id and secret from settings
-(`DX_LOADER_CLIENT_ID`, `DX_LOADER_CLIENT_SECRET`).
+The token endpoint is `DX_OIDC_TOKEN_URL` when set (inside docker compose a container does not reach the
+issuer's public address), else the one in the issuer's discovery document; the client id and secret
+default to the loader's (`DX_LOADER_CLIENT_ID`, `DX_LOADER_CLIENT_SECRET`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ class TokenNotGranted(Exception):
     """The identity provider refused the client (wrong secret, unknown client, scope not allowed)."""
 
 
-def _request(settings: Settings, scopes: Iterable[str]) -> tuple[dict[str, str], tuple[str, str]]:
+def _discovery_url(settings: Settings) -> str:
+    return f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
+
+
+def _grant(
+    settings: Settings, scopes: Iterable[str], client_id: str | None, secret: str | None
+) -> tuple[dict[str, str], tuple[str, str]]:
     return (
         {"grant_type": "client_credentials", "scope": " ".join(scopes)},
-        (settings.loader_client_id, settings.loader_client_secret),
+        (client_id or settings.loader_client_id, secret or settings.loader_client_secret),
     )
 
 
@@ -34,17 +41,35 @@ def _token_of(response: httpx.Response) -> str:
     return token
 
 
-def client_token(settings: Settings, scopes: Iterable[str] = ALL_SCOPES) -> str:
+def client_token(
+    settings: Settings,
+    scopes: Iterable[str] = ALL_SCOPES,
+    *,
+    client_id: str | None = None,
+    secret: str | None = None,
+) -> str:
     with httpx.Client(timeout=settings.oidc_fetch_timeout_seconds) as http:
-        discovery = http.get(f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration")
-        discovery.raise_for_status()
-        data, auth = _request(settings, scopes)
-        return _token_of(http.post(discovery.json()["token_endpoint"], data=data, auth=auth))
+        endpoint = settings.oidc_token_url
+        if endpoint is None:
+            discovery = http.get(_discovery_url(settings))
+            discovery.raise_for_status()
+            endpoint = str(discovery.json()["token_endpoint"])
+        data, auth = _grant(settings, scopes, client_id, secret)
+        return _token_of(http.post(endpoint, data=data, auth=auth))
 
 
-async def client_token_async(settings: Settings, scopes: Iterable[str] = ALL_SCOPES) -> str:
+async def client_token_async(
+    settings: Settings,
+    scopes: Iterable[str] = ALL_SCOPES,
+    *,
+    client_id: str | None = None,
+    secret: str | None = None,
+) -> str:
     async with httpx.AsyncClient(timeout=settings.oidc_fetch_timeout_seconds) as http:
-        discovery = await http.get(f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration")
-        discovery.raise_for_status()
-        data, auth = _request(settings, scopes)
-        return _token_of(await http.post(discovery.json()["token_endpoint"], data=data, auth=auth))
+        endpoint = settings.oidc_token_url
+        if endpoint is None:
+            discovery = await http.get(_discovery_url(settings))
+            discovery.raise_for_status()
+            endpoint = str(discovery.json()["token_endpoint"])
+        data, auth = _grant(settings, scopes, client_id, secret)
+        return _token_of(await http.post(endpoint, data=data, auth=auth))

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
         10.0, ge=0, description="an unknown key id refetches the JWKS at most this often"
     )
     oidc_fetch_timeout_seconds: float = 5.0
+    oidc_token_url: str | None = Field(
+        None, description="the token endpoint, when a program does not reach the issuer's public address"
+    )
     loader_client_id: str = "dx-loader"
     loader_client_secret: str = Field(
         "dev-loader-secret-change-me-0123456789abcdef",

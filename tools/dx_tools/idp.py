@@ -32,6 +32,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from dx_shared.client_credentials import client_token as shared_client_token
+from dx_shared.settings import Settings
 from dx_tools.demo_data import Staff, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,25 +239,11 @@ def discover(issuer: str, *, cached: bool = True) -> dict[str, Any]:
     return document
 
 
-def token_endpoint_of(issuer: str) -> str:
-    """DX_OIDC_TOKEN_URL if set (e.g. inside docker compose, where the issuer's public address is not the
-    one a container reaches), else the token endpoint of the issuer's discovery document."""
-    return os.environ.get("DX_OIDC_TOKEN_URL") or str(discover(issuer)["token_endpoint"])
-
-
 def client_token(issuer_or_settings: str | HasIssuer, client_id: str, secret: str, scopes: Sequence[str]) -> str:
-    """An access token by the client-credentials grant (HTTP Basic client authentication)."""
+    """An access token by the client-credentials grant (the one implementation, in dx_shared)."""
     issuer = issuer_or_settings if isinstance(issuer_or_settings, str) else issuer_or_settings.oidc_issuer
-    response = httpx.post(
-        token_endpoint_of(issuer),
-        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
-        auth=(client_id, secret),
-        timeout=10,
-    )
-    if response.status_code != 200:
-        raise RuntimeError(f"the identity provider refused a token to {client_id}: {response.text}")
-    token: str = response.json()["access_token"]
-    return token
+    settings = Settings(oidc_issuer=issuer)  # DX_OIDC_TOKEN_URL, when set, names the token endpoint
+    return shared_client_token(settings, scopes, client_id=client_id, secret=secret)
 
 
 def client_secret(client_id: str) -> str:
