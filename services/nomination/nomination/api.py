@@ -509,6 +509,36 @@ async def department_staff(
     return [StaffOut(staff_id=person.staff_id, name=person.name, is_manager=person.is_manager) for person in staff]
 
 
+class StaffFoundOut(StaffOut):
+    department_code: str
+
+
+STAFF_SEARCH_LIMIT = 50
+
+
+@router.get(
+    "/staff", dependencies=[requires_scope(Scope.NOMINATIONS_READ)],
+    response_model=list[StaffFoundOut],
+    summary="職員の検索 — find people on a fiscal year's roster by staff id or name (the offices only)",
+)
+async def search_staff(
+    pool: PoolDep, caller: CallerDep, settings: SettingsDep, clock: ClockDep,
+    q: str = Query(..., min_length=1, max_length=40, description="a staff id (or its start) or part of a name"),
+    fiscal_year: FiscalYear | None = None,
+) -> list[StaffFoundOut]:
+    """At most 50 people, by staff id. What was searched for is never logged (it may be a name)."""
+    require(caller, OFFICES, "search the roster", "職員の検索")
+    now = clock()
+    year = checked_fiscal_year(fiscal_year, settings, now) if fiscal_year is not None else fiscal_year_of(now)
+    text = q.strip()
+    if not text:
+        return []
+    async with pool.acquire() as conn:
+        found = await PostgresRepository(conn).search_staff(year, text, STAFF_SEARCH_LIMIT)
+    return [StaffFoundOut(staff_id=p.staff_id, name=p.name, is_manager=p.is_manager,
+                          department_code=p.department_code) for p in found]
+
+
 def refusal_problem(refusal: NominationRefused, status: int | None = None) -> ProblemError:
     return ProblemError(
         status=status or REFUSAL_STATUS.get(refusal.code, 409),

@@ -130,6 +130,18 @@ class PostgresRepository:
         )
         return [_staff_member(row) for row in rows]
 
+    async def search_staff(self, fiscal_year: int, text: str, limit: int) -> list[StaffMember]:
+        """A staff id starting with `text`, or a name containing it (spaces, half- or full-width, ignored)."""
+        rows = await self._conn.fetch(
+            """SELECT staff_id, name, department_code, is_manager FROM staff
+               WHERE fiscal_year = $1
+                 AND (left(staff_id, length($2)) = $2
+                      OR strpos(translate(name, ' 　', ''), translate($2, ' 　', '')) > 0)
+               ORDER BY staff_id LIMIT $3""",
+            fiscal_year, text, limit,
+        )
+        return [_staff_member(row) for row in rows]
+
     async def apply_roster_diff(self, fiscal_year: int, diff: ImportDiff[StaffMember]) -> None:
         await self._conn.copy_records_to_table(
             "staff",

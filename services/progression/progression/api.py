@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from dx_shared.access import CallerDep, refused, require, requires_scope
@@ -14,11 +14,18 @@ from dx_shared.clock import ClockDep
 from dx_shared.logging import get_logger
 from dx_shared.plausibility import accepted_fiscal_year
 from dx_shared.problems import ProblemError
-from dx_shared.roles import Role, Scope
+from dx_shared.roles import OFFICES, Role, Scope
 from dx_shared.service import PoolDep, SettingsDep
 from progression import handlers
 from progression.closing import ClosingRefused, may_close
-from progression.domain import EmittedYear, PersonStanding, YearStanding, finished_by
+from progression.domain import (
+    EmittedYear,
+    PersonStanding,
+    YearStanding,
+    finished_by,
+    pending_on,
+    provisional_in,
+)
 from progression.explanation import explain_cancelled, explain_year, stage_en, stage_ja
 from progression.repository import PostgresProgressionStore
 
@@ -173,6 +180,58 @@ async def close_fiscal_year(
         early_close=permit.early,
         reason=permit.reason,
     )
+
+
+class OpenDecisionView(BaseModel):
+    staff_id: str
+    fiscal_year: int
+    fiscal_year_label: str
+    decision: Literal["advanced", "repeated", "pending"]
+    stage: int | None
+    status: Literal["provisional", "final"]
+    awaiting_fiscal_year: int | None = Field(description="for a pending decision: the open year it waits for")
+    explanation: Words
+
+
+class OpenDecisionsView(BaseModel):
+    fiscal_year: int
+    fiscal_year_label: str
+    state: Literal["pending", "provisional"]
+    count: int
+    items: list[OpenDecisionView]
+
+
+@router.get(
+    "/decisions", dependencies=[requires_scope(Scope.PROGRESS_READ)],
+    response_model=OpenDecisionsView,
+    summary="Decisions not yet final for a fiscal year (offices): pending ones, or provisional ones",
+)
+async def open_decisions(
+    pool: PoolDep, caller: CallerDep, settings: SettingsDep, clock: ClockDep,
+    fiscal_year: str = Query(..., max_length=16, description="2024, FY2024, R6 or 令和6年度"),
+    state: Literal["pending", "provisional"] = Query("pending"),
+) -> OpenDecisionsView:
+    """`pending`: trainee-years with no stage yet that FY N concerns — of FY N, or of a later year waiting
+    for FY N's outcome (closing FY N decides those). `provisional`: FY N trainee-years with a stage that is
+    not final yet. For the DX office's closing checklist; staff ids only, never names."""
+    require(caller, OFFICES, "list open decisions", "未確定の判定の一覧")
+    year = accepted_fiscal_year(fiscal_year, settings, clock())
+    select = pending_on if state == "pending" else provisional_in
+    items: list[OpenDecisionView] = []
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        store = PostgresProgressionStore(conn)
+        people = sorted(set(await store.people_nominated_in(year)) | set(await store.people_nominated_in(year + 1)))
+        for staff_id in people:
+            for found in select(await handlers.standing_of(store, staff_id), year):
+                items.append(OpenDecisionView(
+                    staff_id=staff_id, fiscal_year=found.fiscal_year,
+                    fiscal_year_label=fiscal_year_label_ja(found.fiscal_year), decision=found.kind.value,
+                    stage=found.stage, status="final" if found.final else "provisional",
+                    awaiting_fiscal_year=found.awaiting_fiscal_year,
+                    explanation=Words(**vars(explain_year(found))),
+                ))
+    return OpenDecisionsView(fiscal_year=year, fiscal_year_label=fiscal_year_label_ja(year), state=state,
+                             count=len(items), items=items)
 
 
 @router.get(

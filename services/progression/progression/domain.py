@@ -646,3 +646,19 @@ def _retract(staff_id: str, announced: EmittedYear, year: YearStanding) -> tuple
         awaiting_fiscal_year=year.awaiting_fiscal_year,
     )
     return decision, EmittedYear(announced.fiscal_year, event_id, event, announced.stage, None, reason, sequence)
+
+
+def pending_on(standing: PersonStanding, fiscal_year: int) -> tuple[YearStanding, ...]:
+    """The person's trainee-years without a stage yet (P6) that FY `fiscal_year` concerns: a year of
+    FY `fiscal_year` itself, or a later one that waits for FY `fiscal_year`'s outcome (closing it decides
+    those: the trainee repeats unless the completion arrives first)."""
+    return tuple(
+        year for year in standing.years
+        if year.kind is DecisionKind.PENDING
+        and (year.fiscal_year == fiscal_year or year.awaiting_fiscal_year == fiscal_year)
+    )
+
+
+def provisional_in(standing: PersonStanding, fiscal_year: int) -> tuple[YearStanding, ...]:
+    """The person's FY `fiscal_year` trainee-year when it has a stage that is not final yet."""
+    return tuple(year for year in standing.years if year.fiscal_year == fiscal_year and year.decided and not year.final)

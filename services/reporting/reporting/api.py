@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response
@@ -110,6 +110,23 @@ async def baseline_csv(pool: PoolDep, caller: CallerDep, fiscal_year: FiscalYear
     year = _fiscal_year(fiscal_year)
     report = visibility.baseline_seen_by(caller, await reports.baseline_report(ReportQueries(pool), year))
     return _csv(csv_views.baseline_csv(report), f"baseline-FY{year}")
+
+
+@router.get("/api/v1/reports/departments/{code}/trainees", dependencies=[requires_scope(Scope.PROGRESS_READ)],
+            summary="A department's DX promoters of a fiscal year: stage, status, required sessions done")
+async def department_trainees(
+    pool: PoolDep, caller: CallerDep, code: str, fiscal_year: FiscalYearQueryDep,
+    stage: int | None = Query(None, ge=1, le=5), slot: Literal["recommended", "self"] | None = None,
+) -> dict[str, Any]:
+    """The offices see every department; a department head only their own (§5); a trainee none."""
+    if not caller.may_see_department(code):
+        raise refused(caller, "see this department's trainees", "この所属の受講者一覧の閲覧")
+    report = await reports.department_trainees_report(ReportQueries(pool), _fiscal_year(fiscal_year), code)
+    report["trainees"] = [
+        row for row in report["trainees"]
+        if (stage is None or row["stage"] == stage) and (slot is None or row["slot"] == slot)
+    ]
+    return report
 
 
 async def _trainee(pool: Any, staff_id: str, caller: Caller) -> dict[str, Any]:

@@ -186,6 +186,25 @@ async def trainee_report(queries: ReportQueries, staff_id: str) -> Document | No
     return {"staff_id": staff_id, "years": documents}
 
 
+async def department_trainees_report(queries: ReportQueries, fiscal_year: int, department_code: str) -> Document:
+    """The department's DX promoters of a fiscal year, each with the same year document as their own report."""
+    people = []
+    for staff_id in await queries.people_of_department(fiscal_year, department_code):
+        report = await trainee_report(queries, staff_id)
+        year = next((y for y in (report or {}).get("years", []) if y["fiscal_year"] == fiscal_year), None)
+        if year is None or year["department_code"] != department_code:
+            continue
+        active = [n for n in year["nominations"] if n["active"]]
+        people.append({
+            "staff_id": staff_id,
+            **{key: year[key] for key in ("stage", "stage_name_ja", "status", "status_ja", "new_promoter",
+                                          "sessions_required", "sessions_done", "sessions_waived",
+                                          "required_count", "done_count")},
+            "slot": active[0]["slot"] if active else None,
+        })
+    return {**year_label(fiscal_year), "department_code": department_code, "trainees": people}
+
+
 async def sessions_report(queries: ReportQueries, fiscal_year: int) -> Document:
     sessions = await queries.sessions(fiscal_year)
     curricula = await queries.curricula_of_year(fiscal_year)

@@ -495,6 +495,16 @@ class ReportQueries:
         )
         return [_trainee_year(row) for row in rows]
 
+    async def people_of_department(self, fiscal_year: int, department_code: str) -> list[str]:
+        """Staff ids whose trainee-year of `fiscal_year` a department nominated or counts completions for."""
+        rows = await self.conn.fetch(
+            """SELECT staff_id FROM nomination WHERE fiscal_year = $1 AND department_code = $2
+               UNION SELECT staff_id FROM trainee_year WHERE fiscal_year = $1 AND department_code = $2
+               ORDER BY staff_id""",
+            fiscal_year, department_code,
+        )
+        return [row["staff_id"] for row in rows]
+
     async def nominations_of_person(self, staff_id: str) -> list[Nomination]:
         rows = await self.conn.fetch(
             "SELECT * FROM nomination WHERE staff_id = $1 ORDER BY fiscal_year, nomination_id", staff_id

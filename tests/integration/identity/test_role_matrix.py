@@ -101,6 +101,8 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("nomination", "GET", "/api/v1/departments/{code}/nominations"): Case(
         "/api/v1/departments/0101/nominations?fiscal_year=2024", Scope.NOMINATIONS_READ,
         "404 404 404 404 403 403 403"),
+    ("nomination", "GET", "/api/v1/staff"): Case(
+        "/api/v1/staff?q=0010&fiscal_year=2024", Scope.NOMINATIONS_READ, "200 200 403 403 403 403 403"),
     ("nomination", "GET", "/api/v1/departments/{code}/staff"): Case(
         "/api/v1/departments/0101/staff?fiscal_year=2024", Scope.NOMINATIONS_READ,
         "200 200 200 200 403 403 403"),
@@ -133,6 +135,8 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         "/api/v1/fiscal-years/not-a-year/close", Scope.FY_CLOSE, "422 403 403 403 403 403 403"),
     ("progression", "GET", "/api/v1/trainees/{staff_id}"): Case(
         "/api/v1/trainees/001001", Scope.PROGRESS_READ, "404 404 404 403 403 404 403"),
+    ("progression", "GET", "/api/v1/decisions"): Case(
+        "/api/v1/decisions?fiscal_year=2024&state=pending", Scope.PROGRESS_READ, "200 200 403 403 403 403 403"),
     # ---- reporting ----
     ("reporting", "GET", "/api/v1/reports/plan"): Case(
         "/api/v1/reports/plan", Scope.REPORTS_READ, "200 200 200 200 200 200 200"),
@@ -146,6 +150,9 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         "/api/v1/reports/baseline?fiscal_year=2024", Scope.REPORTS_READ, "200 200 200 200 200 200 200"),
     ("reporting", "GET", "/api/v1/reports/baseline.csv"): Case(
         "/api/v1/reports/baseline.csv?fiscal_year=2024", Scope.REPORTS_READ, "200 200 200 200 200 200 200"),
+    ("reporting", "GET", "/api/v1/reports/departments/{code}/trainees"): Case(
+        "/api/v1/reports/departments/0101/trainees?fiscal_year=2024", Scope.PROGRESS_READ,
+        "200 200 200 200 403 403 403"),
     ("reporting", "GET", "/api/v1/reports/trainees/{staff_id}"): Case(
         "/api/v1/reports/trainees/001001", Scope.PROGRESS_READ, "404 404 404 404 404 404 403"),
     ("reporting", "GET", "/api/v1/reports/trainees/{staff_id}.csv"): Case(
