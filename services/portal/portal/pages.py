@@ -203,9 +203,10 @@ def _refusal_text(refused: ServiceRefused) -> str:
 
 async def _close_checklist(request: Request, person: SignedIn, year: int) -> dict[str, Any]:
     api = portal_of(request).services
-    departments, pipeline = await asyncio.gather(
+    departments, pipeline, pending = await asyncio.gather(
         api.get("reporting", "/api/v1/reports/departments", person.token, fiscal_year=year),
         api.get("reporting", "/api/v1/reports/pipeline", person.token),
+        api.get("progression", "/api/v1/decisions", person.token, fiscal_year=year, state="pending"),
     )
     dead_letters = sum(queue.get("messages") or 0 for queue in pipeline.get("dead_letter_queues", []))
     return {
@@ -213,6 +214,7 @@ async def _close_checklist(request: Request, person: SignedIn, year: int) -> dic
         "unmatched": pipeline.get("unmatched_statements", {}).get("count", 0),
         "dead_letters": dead_letters,
         "dead_letter_queues": [q for q in pipeline.get("dead_letter_queues", []) if q.get("messages")],
+        "pending_decisions": pending.get("items", []),
     }
 
 
