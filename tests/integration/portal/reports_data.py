@@ -1,6 +1,7 @@
 """What the report pages' tests need on top of the portal system's people: a stage-1 curriculum of two
-classroom sessions this year with one attended by TRAINEE (self slot), and COLLEAGUE nominated last year
-and again this year, so this year's decision waits for last year's closing (P6)."""
+classroom sessions this year with one attended by TRAINEE (self slot), COLLEAGUE nominated last year
+and again this year, so this year's decision waits for last year's closing (P6), and one message on the
+bus that no consumer can parse, so it lies in a dead-letter queue."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.integration.portal.conftest import COLLEAGUE, OWN_DEPARTMENT, TRAINEE, YEAR
+from tests.support.bus import publish_raw
 from tests.support.system import RunningSystem
 
 LAST_YEAR = YEAR - 1
@@ -46,6 +48,7 @@ async def load_report_facts(system: RunningSystem) -> None:
             json={"staff_ids": [TRAINEE], "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat()},
         )
         assert attended.status_code == 200, attended.text
+        await publish_raw(system.settings, b"not a CloudEvent", "nomination.TraineeNominated.v1")
         await _until_reported(system, http)
 
 
@@ -60,8 +63,10 @@ async def _until_reported(system: RunningSystem, http: httpx.AsyncClient) -> Non
             system.url("progression", "/api/v1/decisions"), params={"fiscal_year": LAST_YEAR})
         people = {row["staff_id"]: row for row in trainees.json().get("trainees", [])} if trainees.is_success else {}
         waiting = [item["staff_id"] for item in pending.json().get("items", [])] if pending.is_success else []
-        if people.get(TRAINEE, {}).get("done_count") == 1 and COLLEAGUE in waiting:
+        pipeline = await http.get(system.url("reporting", "/api/v1/reports/pipeline"))
+        dead = sum(q["messages"] or 0 for q in pipeline.json()["dead_letter_queues"]) if pipeline.is_success else 0
+        if people.get(TRAINEE, {}).get("done_count") == 1 and COLLEAGUE in waiting and dead > 0:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"reports not settled: {people} {waiting}")
+            raise AssertionError(f"reports not settled: {people} {waiting} {dead}")
         await asyncio.sleep(0.5)

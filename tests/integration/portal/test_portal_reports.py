@@ -167,3 +167,4 @@ def test_the_close_checklist_lists_pending_decisions_and_dead_letters(idp: Idp, 
         assert f'data-testid="{item}"' in checklist.text
     assert f'data-testid="pending-{COLLEAGUE}"' in checklist.text
     assert f'data-testid="pending-{TRAINEE}"' not in checklist.text
+    assert 'data-testid="dead-letter-queue"' in checklist.text and ".dlq</code>" in checklist.text
