@@ -4,8 +4,11 @@ a staff member's required sessions, and the DX office's pre-close checklist — 
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import openpyxl
@@ -168,3 +171,27 @@ def test_the_close_checklist_lists_pending_decisions_and_dead_letters(idp: Idp, 
     assert f'data-testid="pending-{COLLEAGUE}"' in checklist.text
     assert f'data-testid="pending-{TRAINEE}"' not in checklist.text
     assert 'data-testid="dead-letter-queue"' in checklist.text and ".dlq</code>" in checklist.text
+
+
+async def test_a_session_attended_after_the_year_was_closed_shows_as_late_on_my_page(
+    idp: Idp, portal_system: RunningSystem
+) -> None:
+    """Last in this module: it closes this fiscal year early (P6), which every later page would see."""
+    async with portal_system.client(timeout=30) as http:
+        closed = await http.post(portal_system.url("progression", f"/api/v1/fiscal-years/{YEAR}/close"),
+                                 json={"early_close": True, "reason": "遅延表示の確認のため"})
+        assert closed.status_code == 201, closed.text
+        attended = await http.post(
+            portal_system.url("training", f"/api/v1/sessions/{SESSIONS[1]}/attendance"),
+            json={"staff_ids": [TRAINEE], "occurred_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()},
+        )
+        assert attended.status_code == 200, attended.text
+        deadline = time.monotonic() + 60
+        while not [fact for fact in (await http.get(
+                portal_system.url("progression", f"/api/v1/trainees/{TRAINEE}"))).json()["late"]
+                if fact["session_id"] == SESSIONS[1]]:
+            assert time.monotonic() < deadline, "progression never recorded the late attendance"
+            await asyncio.sleep(0.5)
+    me = visit(idp, portal_system, "trainee", staff_id=TRAINEE).get("/me")
+    assert f'data-testid="session-state-{SESSIONS[1]}">遅延' in me.text
+    assert f'data-testid="session-state-{SESSIONS[0]}">受講済' in me.text
