@@ -1,6 +1,8 @@
 """報告・集計 and 年度締め in a real browser (Debian's Chromium): the DX office drills down from the bureaus
-to a department to a person, and closes last fiscal year through the pre-close checklist, which lists the
-decision still pending on it. Screenshots: test-artifacts/portal-drilldown.png, portal-office-close.png."""
+to a department to a person, a department head reads their people's progress, and the DX office closes
+last fiscal year through the pre-close checklist, which lists the decision still pending on it.
+Screenshots in test-artifacts/: portal-drilldown.png, portal-drilldown-department.png,
+portal-department-progress.png, portal-office-close-checklist.png, portal-office-close.png."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.browser.test_portal_sign_in import ARTIFACTS, browser, sign_in_through_the_provider  # noqa: F401
-from tests.integration.portal.conftest import COLLEAGUE, OWN_DEPARTMENT, TRAINEE, YEAR, running_portal
+from tests.integration.portal.conftest import (
+    COLLEAGUE,
+    OTHER_DEPARTMENT,
+    OWN_DEPARTMENT,
+    TRAINEE,
+    YEAR,
+    running_portal,
+)
 from tests.integration.portal.reports_data import LAST_YEAR, load_report_facts
 from tests.support.idp import Idp
 from tests.support.infra import Servers
@@ -52,6 +61,23 @@ async def test_the_dx_office_drills_down_from_a_bureau_to_a_person(
     crumbs = await page.get_by_test_id("breadcrumbs").inner_text()
     assert "部局一覧" in crumbs and TRAINEE in crumbs
     await page.screenshot(path=str(ARTIFACTS / "portal-drilldown.png"), full_page=True)
+
+
+async def test_a_department_head_sees_their_peoples_progress_and_cannot_open_another_department(
+    browser: Browser, portal_system: RunningSystem, idp: Idp  # noqa: F811
+) -> None:
+    page = await browser.new_page(viewport={"width": 1024, "height": 800}, locale="ja-JP")
+    await sign_in_through_the_provider(page, portal_system, idp,
+                                       username_for("department", department=OWN_DEPARTMENT))
+    await page.get_by_test_id("nav-department-progress").click()
+    await page.wait_for_url("**/department/progress")
+    assert await page.get_by_test_id(f"person-row-{TRAINEE}").count() == 1
+    assert await page.get_by_test_id("department-baseline-rate").count() == 1
+    assert await page.get_by_test_id("behind-rule").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "portal-department-progress.png"), full_page=True)
+    refused = await page.goto(portal_system.url("portal", f"/reports/departments/{OTHER_DEPARTMENT}"))
+    assert refused is not None and refused.status == 403
 
 
 async def test_the_dx_office_closes_last_year_through_the_checklist(

@@ -18,6 +18,7 @@ from dx_shared.roles import Role
 from portal.exports import NUMBER, TEXT, Column, Sheet, _xlsx, workbook_bytes
 from portal.pages import _fiscal_year, _not_for_you
 from portal.report_views import BEHIND_WEEKS_LEFT, bureaus_of, is_behind, offers_search, reports_home
+from portal.services_api import ServiceRefused
 from portal.web import PageRefused, Person, SignedIn, now_utc, page, portal_of
 
 router = APIRouter(include_in_schema=False)
@@ -178,11 +179,24 @@ async def person_page(request: Request, person: Person, staff_id: str, fiscal_ye
     api = portal_of(request).services
     progress, standing = await asyncio.gather(
         api.get_or_none("reporting", f"/api/v1/reports/trainees/{staff_id}", person.token),
-        api.get_or_none("progression", f"/api/v1/trainees/{staff_id}", person.token),
+        _standing_if_shown(request, person, staff_id),
     )
     selected = next((y for y in (progress or {}).get("years", []) if y["fiscal_year"] == filters.fiscal_year), None)
     return _render(request, person, "reports_person.html", filters, staff_id=staff_id, progress=progress,
                    standing=standing, selected=selected)
+
+
+async def _standing_if_shown(request: Request, person: SignedIn, staff_id: str) -> Any:
+    """Progression's years and reasons, or None: progression shows a department head only the people their
+    department nominated, while reporting also shows them the people on their roster (the page then shows
+    reporting's figures without the reasons; reporting's own refusal still refuses the page)."""
+    try:
+        return await portal_of(request).services.get_or_none("progression", f"/api/v1/trainees/{staff_id}",
+                                                             person.token)
+    except ServiceRefused as refused:
+        if refused.status == 403 and person.caller.role is Role.DEPARTMENT:
+            return None
+        raise
 
 
 @router.get("/reports/search", response_class=HTMLResponse)
