@@ -89,6 +89,8 @@ class Navigation:
     self_application: bool
     department: bool
     close_fiscal_year: bool
+    office_work: bool = False
+    audit_trail: bool = False
 
 
 def navigation_for(caller: Caller) -> Navigation:
@@ -99,6 +101,8 @@ def navigation_for(caller: Caller) -> Navigation:
         self_application=caller.role is Role.TRAINEE and caller.staff_id is not None,
         department=caller.role is Role.DEPARTMENT and caller.department_code is not None,
         close_fiscal_year=caller.role is Role.DX_OFFICE,
+        office_work=caller.role in OFFICES,
+        audit_trail=caller.sees_everything,
     )
 
 

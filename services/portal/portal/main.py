@@ -21,7 +21,7 @@ from dx_shared.hardening import SecurityHeadersMiddleware
 from dx_shared.logging import configure_logging, get_logger
 from dx_shared.service import CorrelationMiddleware
 from dx_shared.settings import Settings, get_settings
-from portal import certificates, exports, pages, signin
+from portal import certificates, exports, office, pages, signin
 from portal.domain import REFERRER_POLICY, content_security_policy
 from portal.services_api import ServicesApi
 from portal.sessions import PostgresSessionStore
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(exports.router)
     app.include_router(certificates.router)
+    app.include_router(office.router)
     return app
 
 
