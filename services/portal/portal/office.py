@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from dx_shared.calendar import fiscal_year_of
 from dx_shared.contracts import STAGES
 from dx_shared.logging import get_logger
+from dx_shared.roles import ROLE_LABELS
 from portal.exports import content_disposition
 from portal.import_drafts import PostgresDraftStore
 from portal.office_rules import (
@@ -78,7 +79,8 @@ def _office_page(request: Request, person: SignedIn, template: str, status_code:
                  **context: Any) -> HTMLResponse:
     return page(request, template, person, status_code=status_code, method_labels=METHOD_LABELS,
                 audience_labels=AUDIENCE_LABELS, move_on_labels=MOVE_ON_LABELS, stage_names=STAGE_NAMES,
-                import_kinds=IMPORT_KINDS, **context)
+                import_kinds=IMPORT_KINDS, role_labels={role.value: label for role, label in ROLE_LABELS.items()},
+                **context)
 
 
 @router.get("/office", response_class=HTMLResponse)
