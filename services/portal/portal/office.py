@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
@@ -102,21 +102,11 @@ def _kind(kind: str) -> ImportKind:
 
 
 async def checked_upload(request: Request, person: Person) -> tuple[dict[str, str], UploadFile | None]:
-    """A file upload from our own page: the multipart body is read within the services' upload limit (one
-    byte over it is passed on, so the service's own refusal is what the person reads), then the same
-    origin and CSRF checks as every form."""
-    limit = portal_of(request).settings.max_upload_bytes
-    try:
-        form = await request.form(max_part_size=limit + 1)
-    except HTTPException as exc:
-        raise PageRefused(
-            413, "PAYLOAD_TOO_LARGE",
-            f"ファイルが大きすぎます（上限 {limit // (1024 * 1024)}MB）。分割するか、不要な列を除いてください。"
-            "何も取り込んでいません。",
-            "The file is larger than the upload limit; nothing was imported.",
-        ) from exc
+    """A file upload from our own page, with the same origin and CSRF checks as every form. Its size is
+    the nomination service's to judge (its refusal is what the person reads); a body far over that limit
+    never gets here (the portal's body limit, set in `portal.main`)."""
     fields = await checked_form(request, person)
-    upload = form.get("file")
+    upload = (await request.form()).get("file")
     return fields, upload if isinstance(upload, UploadFile) else None
 
 
