@@ -4,6 +4,7 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,6 +20,7 @@ from tests.integration.portal.conftest import (
     YEAR,
     running_portal,
 )
+from tests.integration.portal.test_portal_office import deliver_unknown_person
 from tests.support.idp import Idp
 from tests.support.infra import Servers
 from tests.support.portal import username_for
@@ -110,3 +112,30 @@ async def test_the_information_policy_office_reads_the_merged_audit_trail(
     path = await download.path()
     assert path is not None
     assert "/api/v1/completions/waive" in path.read_bytes().decode("utf-8-sig")
+
+
+async def test_an_office_registers_a_session_and_matches_an_unmatched_report_by_hand(
+    browser: Browser, portal_system: RunningSystem, idp: Idp
+) -> None:
+    page = await browser.new_page(viewport={"width": 1024, "height": 800}, locale="ja-JP")
+    await sign_in_through_the_provider(page, portal_system, idp, username_for("dx_office"))
+    await page.goto(portal_system.url("portal", "/office/sessions"))
+    await page.get_by_label("研修名", exact=True).fill("業務効率化 eラーニング")
+    await page.get_by_label("実施方法", exact=True).select_option("e_learning")
+    await page.get_by_label("対象者", exact=True).select_option("promoter")
+    async with page.expect_navigation():
+        await page.get_by_test_id("session-submit").click()
+    assert await page.get_by_test_id("session-created").count() == 1
+    await page.screenshot(path=str(ARTIFACTS / "portal-office-sessions.png"), full_page=True)
+    session_id = (await page.get_by_test_id("session-created").inner_text()).split("研修ID ")[1].rstrip("）。")
+
+    await asyncio.to_thread(deliver_unknown_person, portal_system, session_id, "26OOOO1")
+    await page.goto(portal_system.url("portal", "/office/unmatched"))
+    assert "26OOOO1" in await page.get_by_test_id("unmatched-queue").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "portal-office-unmatched.png"), full_page=True)
+    await page.get_by_label("照合する職員番号").fill(TRAINEE)
+    async with page.expect_navigation():
+        await page.get_by_test_id("match-submit").click()
+    assert await page.get_by_test_id("unmatched-done").count() == 1
+    assert await page.get_by_test_id("unmatched-empty").count() == 1
+    assert TRAINEE in await page.get_by_test_id("unmatched-resolved").inner_text()
