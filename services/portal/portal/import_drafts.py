@@ -23,7 +23,7 @@ class PostgresDraftStore:
             created_at=now, expires_at=now + DRAFT_LIFETIME,
         )
         async with self._pool.acquire() as conn:
-            await conn.execute("DELETE FROM import_drafts WHERE expires_at < $1", now)
+            await self.purge_expired(now, conn)
             await conn.execute(
                 "INSERT INTO import_drafts (draft_id, session_key, kind, fiscal_year, filename, content, sha256,"
                 " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -31,6 +31,11 @@ class PostgresDraftStore:
                 held.expires_at,
             )
         return held
+
+    async def purge_expired(self, now: datetime, conn: asyncpg.Connection | None = None) -> None:
+        """A roster holds names: a file nobody confirmed is not kept past its expiry longer than the next
+        visit to an import page."""
+        await (conn or self._pool).execute("DELETE FROM import_drafts WHERE expires_at < $1", now)
 
     async def find(self, draft_id: str) -> HeldFile | None:
         row = await self._pool.fetchrow("SELECT * FROM import_drafts WHERE draft_id = $1", draft_id)

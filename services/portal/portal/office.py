@@ -128,6 +128,7 @@ async def imports(request: Request, person: Person) -> Response:
 @router.get("/office/imports/{kind}", response_class=HTMLResponse)
 async def import_form(request: Request, person: Person, kind: str, fiscal_year: str | None = None) -> HTMLResponse:
     _office_only(person, "名簿等の取込み")
+    await PostgresDraftStore(request.app.state.pool).purge_expired(now_utc())
     return _import_page(request, person, _kind(kind), _fiscal_year(fiscal_year))
 
 
