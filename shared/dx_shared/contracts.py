@@ -218,17 +218,20 @@ class CompletionUnmatched(EventPayload):
 
 
 class CompletionRematched(EventPayload):
-    """An unmatched completion was matched later, once its session or person became known."""
+    """An unmatched completion was resolved: matched later, once its session or person became known (or
+    an office matched it by hand), or dismissed by an office with its reason."""
 
     PRODUCER: ClassVar[str] = "training"
     EVENT_NAME: ClassVar[str] = "CompletionRematched"
 
     unmatched_id: str
-    resolution: str = Field(description="completed, already_completed or not_met")
+    resolution: str = Field(description="completed, already_completed, not_met, or dismissed (by an office)")
     completion_id: str | None = Field(None, description="the SessionCompleted it produced, if any")
     session_id: str | None = None
     staff_id: str | None = None
     resolved_at: datetime | None = None
+    actor: str | None = Field(None, description="the office's token subject, when an office resolved it by hand")
+    reason: str | None = Field(None, description="why an office dismissed it")
 
 
 # ---- progression ------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ class Navigation:
     close_fiscal_year: bool
     reports: bool = False
     department_progress: bool = False
+    office_work: bool = False
+    audit_trail: bool = False
 
 
 def navigation_for(caller: Caller) -> Navigation:
@@ -103,6 +105,8 @@ def navigation_for(caller: Caller) -> Navigation:
         close_fiscal_year=caller.role is Role.DX_OFFICE,
         reports=caller.role is not Role.TRAINEE,
         department_progress=caller.role is Role.DEPARTMENT and caller.department_code is not None,
+        office_work=caller.role in OFFICES,
+        audit_trail=caller.sees_everything,
     )
 
 

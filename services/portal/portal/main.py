@@ -21,7 +21,8 @@ from dx_shared.hardening import SecurityHeadersMiddleware
 from dx_shared.logging import configure_logging, get_logger
 from dx_shared.service import CorrelationMiddleware
 from dx_shared.settings import Settings, get_settings
-from portal import certificates, exports, pages, reports_pages, signin
+from dx_shared.uploads import MULTIPART_OVERHEAD
+from portal import certificates, exports, office, pages, reports_pages, signin
 from portal.domain import REFERRER_POLICY, content_security_policy
 from portal.services_api import ServicesApi
 from portal.sessions import PostgresSessionStore
@@ -71,7 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         content_security_policy=content_security_policy(settings.oidc_issuer),
         referrer_policy=REFERRER_POLICY,
     )
-    app.add_middleware(CorrelationMiddleware, service=SERVICE, max_body=settings.max_body_bytes)
+    # Room for an office's CSV upload (the services' own limit and the multipart framing), which the
+    # nomination service then judges; every other form is a few hundred bytes.
+    app.add_middleware(CorrelationMiddleware, service=SERVICE,
+                       max_body=max(settings.max_body_bytes, settings.max_upload_bytes + MULTIPART_OVERHEAD))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(_operations_router())
     app.include_router(signin.router)
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(certificates.router)
     app.include_router(reports_pages.router)
+    app.include_router(office.router)
     return app
 
 

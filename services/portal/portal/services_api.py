@@ -60,10 +60,28 @@ class ServicesApi:
     async def post(self, service: str, path: str, token: str, body: dict[str, Any] | None = None) -> Any:
         return await self._call("POST", service, path, token, json=body)
 
+    async def put(self, service: str, path: str, token: str, body: dict[str, Any] | None = None) -> Any:
+        return await self._call("PUT", service, path, token, json=body)
+
+    async def post_file(self, service: str, path: str, token: str, content: bytes, **params: Any) -> Any:
+        """Sends a file (a CSV) as the raw body, as the services' import endpoints take it."""
+        return await self._call("POST", service, path, token, content=content, params=params,
+                                headers={"content-type": "text/csv"})
+
+    async def get_bytes(self, service: str, path: str, token: str, **params: Any) -> httpx.Response:
+        """The answer itself (a CSV download), after the same refusal and outage checks."""
+        return await self._request("GET", service, path, token, params={k: v for k, v in params.items() if v})
+
     async def _call(self, method: str, service: str, path: str, token: str, **kwargs: Any) -> Any:
+        response = await self._request(method, service, path, token, **kwargs)
+        return response.json() if response.content else None
+
+    async def _request(self, method: str, service: str, path: str, token: str, *,
+                       headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._http.request(
-                method, f"{self._urls[service]}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs
+                method, f"{self._urls[service]}{path}",
+                headers={**(headers or {}), "Authorization": f"Bearer {token}"}, **kwargs,
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"{service}: {type(exc).__name__}") from exc
@@ -75,7 +93,7 @@ class ServicesApi:
             except ValueError:
                 problem = {}
             raise ServiceRefused(response.status_code, problem if isinstance(problem, dict) else {})
-        return response.json() if response.content else None
+        return response
 
     async def ready(self) -> dict[str, str]:
         return {service: await self.reachable(f"{url}/readyz") for service, url in self._urls.items()}

@@ -19,8 +19,12 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _key(cookie_value: str) -> str:
+def session_key(cookie_value: str) -> str:
+    """What the portal's tables key a session by: never the cookie itself."""
     return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+_key = session_key
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ from training.domain import (
     TrainingRuleViolation,
     UnknownSession,
     UnknownStaff,
+    UnknownUnmatched,
+    UnmatchedAlreadyResolved,
     Waiver,
     WaiverNotPermitted,
 )
@@ -71,6 +73,8 @@ _STATUS_OF: dict[type[TrainingRuleViolation], int] = {
     ReasonRequired: 422,
     OccurredInFuture: 422,
     FiscalYearOutOfRange: 422,
+    UnknownUnmatched: 404,
+    UnmatchedAlreadyResolved: 409,
 }
 
 
@@ -505,6 +509,80 @@ async def list_unmatched(
     is then matched as on arrival (resolution completed / already_completed / not_met)."""
     require(caller, SEES_EVERYTHING, "see unmatched reports", "照合できない報告の閲覧")
     return await handlers.unmatched(pool, limit, include_resolved=include_resolved)
+
+
+class HandMatchRequest(BaseModel):
+    """The person (and, when the report named a session that does not exist, the session) it meant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: str = Field(min_length=1, max_length=200)
+    session_id: str | None = Field(None, min_length=1, max_length=200, description="default: the reported one")
+
+
+class DismissalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ResolutionView(BaseModel):
+    unmatched_id: str
+    resolution: str = Field(description="completed, already_completed, not_met (matched by hand) or dismissed")
+    completion_id: str | None = Field(description="the completion it made, when it made one")
+    staff_id: str | None
+    session_id: str | None
+    resolved_at: datetime
+    resolved_by: str = Field(description="the subject of the access token that resolved it")
+
+
+def _resolution_view(resolution: handlers.OfficeResolution, actor: str) -> ResolutionView:
+    return ResolutionView(**resolution.__dict__, resolved_by=actor)
+
+
+@router.post(
+    "/api/v1/completions/unmatched/{unmatched_id}/match",
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=ResolutionView, tags=["completions"],
+)
+async def match_unmatched(
+    unmatched_id: str,
+    body: HandMatchRequest,
+    pool: PoolDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> ResolutionView:
+    """照合（手作業）: an office matches an unmatched report to the staff id (and session) it meant; the
+    completion then follows as an automatically matched one would (SessionCompleted, CompletionRematched).
+    A report already matched or dismissed is refused (409 UNMATCHED_ALREADY_RESOLVED)."""
+    require(caller, OFFICES, "match an unmatched report", "照合できない報告の照合")
+    actor = caller.subject or ""
+    try:
+        resolution = await handlers.match_by_hand(
+            pool, unmatched_id, staff_id=body.staff_id, session_ref=body.session_id, actor=actor,
+            window=_window(settings, clock),
+        )
+    except TrainingRuleViolation as exc:
+        raise _problem(exc) from exc
+    return _resolution_view(resolution, actor)
+
+
+@router.post(
+    "/api/v1/completions/unmatched/{unmatched_id}/dismiss",
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=ResolutionView, tags=["completions"],
+)
+async def dismiss_unmatched(
+    unmatched_id: str, body: DismissalRequest, pool: PoolDep, caller: CallerDep
+) -> ResolutionView:
+    """対象外: an office takes an unmatched report off the queue with its reason; it makes no completion.
+    A report already matched or dismissed is refused (409 UNMATCHED_ALREADY_RESOLVED)."""
+    require(caller, OFFICES, "dismiss an unmatched report", "照合できない報告の対象外処理")
+    actor = caller.subject or ""
+    try:
+        resolution = await handlers.dismiss_unmatched(pool, unmatched_id, reason=body.reason, actor=actor)
+    except TrainingRuleViolation as exc:
+        raise _problem(exc) from exc
+    return _resolution_view(resolution, actor)
 
 
 # ---- the e-learning webhook -------------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
@@ -139,6 +139,24 @@ class FiscalYearOutOfRange(TrainingRuleViolation):
     code = "FISCAL_YEAR_OUT_OF_RANGE"
     title_en = "The fiscal year is outside the years the system accepts"
     title_ja = "受け付けられる範囲外の年度です"
+
+
+class UnknownUnmatched(TrainingRuleViolation):
+    code = "UNKNOWN_UNMATCHED"
+    title_en = "No such unmatched report"
+    title_ja = "該当する照合待ちの報告がありません"
+
+
+class UnmatchedAlreadyResolved(TrainingRuleViolation):
+    code = "UNMATCHED_ALREADY_RESOLVED"
+    title_en = "This report has already been matched or dismissed; nothing was changed"
+    title_ja = "この報告は既に照合済みまたは対象外として処理されています（変更していません）"
+
+
+class DismissalReasonRequired(TrainingRuleViolation):
+    code = "REASON_REQUIRED"
+    title_en = "Dismissing a report must give its reason"
+    title_ja = "対象外として処理するには理由の記録が必要です"
 
 
 # ---- what could have happened by now -----------------------------------------------------------
@@ -366,6 +384,70 @@ def listed_on_roster(unmatched: UnmatchedResult, fiscal_year: int, staff_ids: fr
     """Whether a roster import of `fiscal_year` lists the person an unmatched result names, in the fiscal
     year the result happened in."""
     return unmatched.reported.fiscal_year == fiscal_year and unmatched.reported.staff_id in staff_ids
+
+
+# ---- the offices' queue of unmatched reports ------------------------------------------------------
+
+MATCHED_BY_HAND = "by_hand"
+DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class UnmatchedEntry:
+    """An unmatched report as the offices' queue holds it: still open, or how it was resolved."""
+
+    result: UnmatchedResult
+    resolution: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolution is None
+
+
+def open_entry(entry: UnmatchedEntry | None, unmatched_id: str) -> UnmatchedResult:
+    """The report an office may still match or dismiss; a second attempt is refused (409), never redone."""
+    if entry is None:
+        raise UnknownUnmatched(f"no unmatched report {unmatched_id}", unmatched_id=unmatched_id)
+    if not entry.is_open:
+        raise UnmatchedAlreadyResolved(
+            f"unmatched report {unmatched_id} was resolved as {entry.resolution}",
+            unmatched_id=unmatched_id,
+            resolution=entry.resolution,
+        )
+    return entry.result
+
+
+def matched_by_hand(result: UnmatchedResult, staff_id: str, session_ref: str | None) -> ReportedResult:
+    """The report as an office corrects it: the person it names (a staff id mistyped at the platform) and,
+    when given, the session. Everything else — its ids, times and outcome — stays as reported, so the
+    completion it makes is the one automatic matching would have made (same completion id)."""
+    person = staff_id.strip()
+    if not person:
+        raise InvalidSession("staff_id must not be blank")
+    session = (session_ref or "").strip() or result.reported.session_ref
+    return replace(result.reported, staff_id=person, session_ref=session)
+
+
+def check_hand_match(
+    corrected: ReportedResult, session: Session | None, on_roster: bool | None, window: FactWindow
+) -> None:
+    """The plausibility rules of automatic matching, applied to the corrected report: the session must
+    exist, the person must not be missing from that year's roster, and nothing dated in the future."""
+    window.check_occurred(corrected.occurred_at)
+    reason = unmatched_reason(session, on_roster)
+    if reason is UnmatchedReason.UNKNOWN_SESSION:
+        raise UnknownSession(f"no session named {corrected.session_ref}", session_ref=corrected.session_ref)
+    if reason is UnmatchedReason.UNKNOWN_STAFF:
+        raise UnknownStaff(
+            f"{corrected.staff_id} is not on the FY{corrected.fiscal_year} roster", staff_id=corrected.staff_id
+        )
+
+
+def dismissal_reason(reason: str) -> str:
+    text = reason.strip()
+    if not text:
+        raise DismissalReasonRequired("reason is blank")
+    return text
 
 
 # ---- completions ------------------------------------------------------------------------------

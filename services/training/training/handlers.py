@@ -22,6 +22,7 @@ from dx_shared.outbox import enqueue
 from dx_shared.roles import Role
 from training.backfill import BackfillRow, BackfillRowError
 from training.domain import (
+    DISMISSED,
     Completion,
     CurriculumRevision,
     FactWindow,
@@ -32,12 +33,16 @@ from training.domain import (
     UnmatchedResult,
     Waiver,
     attendance_time,
+    check_hand_match,
     complete_from_report,
     completion_if_met,
     curriculum_event_id,
+    dismissal_reason,
     import_completion,
     listed_on_roster,
+    matched_by_hand,
     names_session,
+    open_entry,
     outcomes_meeting,
     reschedule_is_repeat,
     revise_curriculum,
@@ -407,7 +412,7 @@ async def _rematch(conn: asyncpg.Connection, repo: TrainingRepository, waiting: 
         await repo.resolve_unmatched(unmatched.unmatched_id, resolved_at, receipt.status.value, completion_id)
         await enqueue(
             conn,
-            new_event(
+            _rematched_event(
                 c.CompletionRematched(
                     unmatched_id=unmatched.unmatched_id,
                     resolution=receipt.status.value,
@@ -415,13 +420,97 @@ async def _rematch(conn: asyncpg.Connection, repo: TrainingRepository, waiting: 
                     session_id=claim.session.session_id if claim.session else None,
                     staff_id=unmatched.reported.staff_id,
                     resolved_at=resolved_at,
-                ),
-                subject=unmatched.reported.staff_id,
-                event_id=deterministic_id("training.CompletionRematched", unmatched.unmatched_id),
-                time=resolved_at,
+                )
             ),
         )
         log.info("unmatched_resolved", unmatched_id=unmatched.unmatched_id, status=receipt.status.value)
+
+
+def _rematched_event(payload: c.CompletionRematched) -> CloudEvent:
+    # One resolution per unmatched report, however it came about: the event id is the report's.
+    return new_event(
+        payload,
+        subject=payload.staff_id,
+        event_id=deterministic_id("training.CompletionRematched", payload.unmatched_id),
+        time=payload.resolved_at,
+    )
+
+
+@dataclass(frozen=True)
+class OfficeResolution:
+    unmatched_id: str
+    resolution: str
+    completion_id: str | None
+    staff_id: str | None
+    session_id: str | None
+    resolved_at: datetime
+
+
+async def match_by_hand(
+    pool: asyncpg.Pool,
+    unmatched_id: str,
+    *,
+    staff_id: str,
+    session_ref: str | None,
+    actor: str,
+    window: FactWindow,
+) -> OfficeResolution:
+    """An office matches an unmatched report to the person (and session) it meant. The report then goes
+    the way of an automatically matched one — the same completion id, SessionCompleted through the outbox,
+    the same rules — and is marked resolved by hand. Refused (nothing recorded) when it is unknown,
+    already resolved, or the correction is not plausible."""
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        unmatched = open_entry(await repo.lock_unmatched(unmatched_id), unmatched_id)
+        corrected = matched_by_hand(unmatched, staff_id, session_ref)
+        claim = ClaimedReport(
+            delivery_claimed=True,
+            report_claimed=True,
+            session=await repo.session_named_by(session_refs(corrected.session_ref)),
+            on_roster=await repo.on_roster(corrected.fiscal_year, corrected.staff_id),
+        )
+        check_hand_match(corrected, claim.session, claim.on_roster, window)
+        assert claim.session is not None
+        receipt = await _match_report(conn, repo, None, corrected, claim, unmatched.received_at)
+        completion_id = (
+            receipt.completion.completion_id
+            if receipt.completion and receipt.status is ReceiptStatus.COMPLETED
+            else None
+        )
+        resolution = OfficeResolution(
+            unmatched_id, receipt.status.value, completion_id, corrected.staff_id, claim.session.session_id, _now()
+        )
+        await repo.resolve_by_office(
+            unmatched_id, resolution.resolved_at, resolution.resolution, completion_id, actor=actor, reason=None,
+            staff_id=corrected.staff_id, session_id=claim.session.session_id,
+        )
+        await enqueue(conn, _rematched_event(c.CompletionRematched(
+            unmatched_id=unmatched_id, resolution=resolution.resolution, completion_id=completion_id,
+            session_id=resolution.session_id, staff_id=resolution.staff_id, resolved_at=resolution.resolved_at,
+            actor=actor,
+        )))
+    log.info("unmatched_matched_by_hand", unmatched_id=unmatched_id, status=resolution.resolution)
+    return resolution
+
+
+async def dismiss_unmatched(pool: asyncpg.Pool, unmatched_id: str, *, reason: str, actor: str) -> OfficeResolution:
+    """An office takes an unmatched report off the queue with its reason (a test account, a course outside
+    the programme): it makes no completion and is never matched again."""
+    why = dismissal_reason(reason)
+    async with pool.acquire() as conn, conn.transaction():
+        repo = TrainingRepository(conn)
+        unmatched = open_entry(await repo.lock_unmatched(unmatched_id), unmatched_id)
+        resolution = OfficeResolution(unmatched_id, DISMISSED, None, unmatched.reported.staff_id, None, _now())
+        await repo.resolve_by_office(
+            unmatched_id, resolution.resolved_at, DISMISSED, None, actor=actor, reason=why, staff_id=None,
+            session_id=None,
+        )
+        await enqueue(conn, _rematched_event(c.CompletionRematched(
+            unmatched_id=unmatched_id, resolution=DISMISSED, staff_id=unmatched.reported.staff_id,
+            resolved_at=resolution.resolved_at, actor=actor, reason=why,
+        )))
+    log.info("unmatched_dismissed", unmatched_id=unmatched_id)
+    return resolution
 
 
 async def completions(

@@ -21,6 +21,7 @@ from training.domain import (
     Outcome,
     ReportedResult,
     Session,
+    UnmatchedEntry,
     UnmatchedReason,
     UnmatchedResult,
     Waiver,
@@ -29,6 +30,31 @@ from training.domain import (
 _SESSION_COLUMNS = (
     "session_id, fiscal_year, method, audience, stage, title, starts_at, ends_at, capacity, move_on, xapi_activity_id"
 )
+
+
+_UNMATCHED_SELECT = (
+    "SELECT u.unmatched_id, u.reason, u.received_at, u.resolution, r.source_key, r.source, r.session_ref,"
+    " r.staff_id, r.occurred_at, r.completed, r.passed, r.success, r.score"
+    " FROM unmatched_results u JOIN reported_results r USING (source_key)"
+)
+
+
+def _unmatched(row: asyncpg.Record) -> UnmatchedResult:
+    return UnmatchedResult(
+        unmatched_id=row["unmatched_id"],
+        reason=UnmatchedReason(row["reason"]),
+        reported=ReportedResult(
+            source=CompletionSource(row["source"]),
+            source_key=row["source_key"],
+            session_ref=row["session_ref"],
+            staff_id=row["staff_id"],
+            occurred_at=row["occurred_at"],
+            outcome=Outcome(completed=row["completed"], passed=row["passed"]),
+            success=row["success"],
+            score=row["score"],
+        ),
+        received_at=row["received_at"],
+    )
 
 
 def _session(row: asyncpg.Record) -> Session:
@@ -358,7 +384,8 @@ class TrainingRepository:
     async def unmatched(self, limit: int, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         rows = await self._conn.fetch(
             "SELECT unmatched_id, reason, source, session_ref, staff_id, occurred_at, received_at,"
-            " resolved_at IS NOT NULL AS resolved, resolved_at, resolution, completion_id"
+            " resolved_at IS NOT NULL AS resolved, resolved_at, resolution, completion_id,"
+            " resolved_by, resolution_reason, matched_staff_id, matched_session_id"
             " FROM unmatched_results WHERE $2 OR resolved_at IS NULL"
             " ORDER BY received_at DESC, unmatched_id LIMIT $1",
             limit,
@@ -380,31 +407,44 @@ class TrainingRepository:
         # Locked before the session and roster are read again (in later statements, which see what
         # committed meanwhile): a session and a roster arriving together cannot both miss the other.
         rows = await self._conn.fetch(
-            "SELECT u.unmatched_id, u.reason, u.received_at, r.source_key, r.source, r.session_ref, r.staff_id,"
-            " r.occurred_at, r.completed, r.passed, r.success, r.score"
-            " FROM unmatched_results u JOIN reported_results r USING (source_key)"
-            f" WHERE u.resolved_at IS NULL AND {condition}"
+            f"{_UNMATCHED_SELECT} WHERE u.resolved_at IS NULL AND {condition}"
             " ORDER BY u.received_at, u.unmatched_id FOR UPDATE OF u",
             argument,
         )
-        return [
-            UnmatchedResult(
-                unmatched_id=row["unmatched_id"],
-                reason=UnmatchedReason(row["reason"]),
-                reported=ReportedResult(
-                    source=CompletionSource(row["source"]),
-                    source_key=row["source_key"],
-                    session_ref=row["session_ref"],
-                    staff_id=row["staff_id"],
-                    occurred_at=row["occurred_at"],
-                    outcome=Outcome(completed=row["completed"], passed=row["passed"]),
-                    success=row["success"],
-                    score=row["score"],
-                ),
-                received_at=row["received_at"],
-            )
-            for row in rows
-        ]
+        return [_unmatched(row) for row in rows]
+
+    async def lock_unmatched(self, unmatched_id: str) -> UnmatchedEntry | None:
+        """One unmatched report, open or resolved, locked for an office's decision on it."""
+        row = await self._conn.fetchrow(
+            f"{_UNMATCHED_SELECT} WHERE u.unmatched_id = $1 FOR UPDATE OF u", unmatched_id
+        )
+        return None if row is None else UnmatchedEntry(result=_unmatched(row), resolution=row["resolution"])
+
+    async def resolve_by_office(
+        self,
+        unmatched_id: str,
+        resolved_at: datetime,
+        resolution: str,
+        completion_id: str | None,
+        *,
+        actor: str,
+        reason: str | None,
+        staff_id: str | None,
+        session_id: str | None,
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE unmatched_results SET resolved_at = $2, resolution = $3, completion_id = $4, resolved_by = $5,"
+            " resolution_reason = $6, matched_staff_id = $7, matched_session_id = $8"
+            " WHERE unmatched_id = $1 AND resolved_at IS NULL",
+            unmatched_id,
+            resolved_at,
+            resolution,
+            completion_id,
+            actor,
+            reason,
+            staff_id,
+            session_id,
+        )
 
     async def resolve_unmatched(
         self, unmatched_id: str, resolved_at: datetime, resolution: str, completion_id: str | None

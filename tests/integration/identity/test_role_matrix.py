@@ -130,6 +130,12 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         "/api/v1/completions?staff_id=001001", Scope.TRAINING_READ, "200 200 200 403 403 200 200"),
     ("training", "GET", "/api/v1/completions/unmatched"): Case(
         "/api/v1/completions/unmatched", Scope.TRAINING_READ, "200 200 200 403 403 403 403"),
+    ("training", "POST", "/api/v1/completions/unmatched/{unmatched_id}/match"): Case(
+        f"/api/v1/completions/unmatched/{UNKNOWN_ID}/match", Scope.TRAINING_WRITE, "404 404 403 403 403 403 403",
+        body={"staff_id": "001001"}),
+    ("training", "POST", "/api/v1/completions/unmatched/{unmatched_id}/dismiss"): Case(
+        f"/api/v1/completions/unmatched/{UNKNOWN_ID}/dismiss", Scope.TRAINING_WRITE, "404 404 403 403 403 403 403",
+        body={"reason": "テスト用アカウントのため"}),
     # ---- progression ----
     ("progression", "POST", "/api/v1/fiscal-years/{fiscal_year}/close"): Case(
         "/api/v1/fiscal-years/not-a-year/close", Scope.FY_CLOSE, "422 403 403 403 403 403 403"),
