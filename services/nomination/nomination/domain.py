@@ -38,6 +38,7 @@ class Department:
     name: str
     bureau: str
     active: bool = True
+    email: str | None = None  # the department's contact address for reminders (optional column)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class StaffMember:
     name: str
     department_code: str
     is_manager: bool = False
+    email: str | None = None  # work address for reminders (optional column)
 
 
 @dataclass(frozen=True)
