@@ -10,23 +10,21 @@ portal-head-refused.png, portal-head-withdrawn.png."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, async_playwright
 from pypdf import PdfReader
 
 from dx_shared.calendar import JST, fiscal_year_label_ja, reiwa_date_ja, reiwa_year
-from tests.browser.test_portal_sign_in import (  # noqa: F401 (browser is a fixture)
-    ARTIFACTS,
-    browser,
-    sign_in_through_the_provider,
-)
+from tests.browser.test_portal_sign_in import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sign_in_through_the_provider
 from tests.integration.portal.conftest import COLLEAGUE, OWN_DEPARTMENT, TRAINEE, YEAR, running_portal
 from tests.support.idp import Idp
 from tests.support.infra import Servers
@@ -53,6 +51,18 @@ async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSyst
                                        content=roster.encode(), headers={"content-type": "text/csv"})
             assert imported.status_code == 200, imported.text
         yield system
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 async def new_page(browser: Browser) -> Page:
@@ -101,14 +111,14 @@ async def test_a_staff_member_applies_for_the_self_slot_completes_stage_one_and_
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "portal-staff-apply.png"), full_page=True)
 
-    completed_at = complete_stage_one(portal_system, COLLEAGUE)
+    completed_at = await asyncio.to_thread(complete_stage_one, portal_system, COLLEAGUE)
     link = f"/me/certificates/{YEAR}/1.pdf"
     deadline = time.monotonic() + 60
     while True:  # reporting shows the completion once it has the events
         await page.goto(portal_system.url("portal", "/me"))
         if await page.locator(f'a[href="{link}"]').count() or time.monotonic() > deadline:
             break
-        time.sleep(1)
+        await asyncio.sleep(1)
     certificate_link = page.locator(f'a[href="{link}"]')
     assert await certificate_link.count() == 1, "the page offers the 修了証 of the completed stage"
     await page.screenshot(path=str(ARTIFACTS / "portal-staff-certificate.png"), full_page=True)
