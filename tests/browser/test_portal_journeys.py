@@ -24,6 +24,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from pypdf import PdfReader
 
 from dx_shared.calendar import JST, fiscal_year_label_ja, reiwa_date_ja, reiwa_year
+from tests.browser.test_portal_accessibility import axe_source, violations_on
 from tests.browser.test_portal_sign_in import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sign_in_through_the_provider
 from tests.integration.portal.conftest import COLLEAGUE, OWN_DEPARTMENT, TRAINEE, YEAR, running_portal
 from tests.support.idp import Idp
@@ -122,6 +123,7 @@ async def test_a_staff_member_applies_for_the_self_slot_completes_stage_one_and_
     certificate_link = page.locator(f'a[href="{link}"]')
     assert await certificate_link.count() == 1, "the page offers the 修了証 of the completed stage"
     await page.screenshot(path=str(ARTIFACTS / "portal-staff-certificate.png"), full_page=True)
+    assert await violations_on(page, axe_source()) == [], "the page with a certificate passes axe (WCAG A/AA)"
 
     async with page.expect_download() as download_info:
         await certificate_link.click()
@@ -160,6 +162,7 @@ async def test_a_department_head_nominates_is_refused_a_second_recommended_nomin
     assert await refusal.get_attribute("role") == "alert", "announced to screen readers"
     assert TRAINEE in await page.get_by_test_id("recommended-holder").inner_text(), "nothing changed"
     await page.screenshot(path=str(ARTIFACTS / "portal-head-refused.png"), full_page=True)
+    assert await violations_on(page, axe_source()) == [], "the refusal page passes axe (WCAG A/AA)"
 
     await page.get_by_label("取下げの理由").fill("本人の異動が決まったため")
     await page.get_by_test_id("withdraw-submit").click()
