@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from dx_shared.access import CallerDep, require, requires_scope
 from dx_shared.bulk import collector_paused, off_loop
-from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
+from dx_shared.calendar import fiscal_year_label_ja, fiscal_year_of, parse_fiscal_year
 from dx_shared.clock import ClockDep
 from dx_shared.plausibility import checked_fiscal_year
 from dx_shared.problems import ProblemError
@@ -464,7 +464,7 @@ async def department_nominations(
         if department is None:
             raise refusal_problem(
                 domain.UnknownDepartment(
-                    f"所属コード {department_code} は{year}年度の所属一覧にありません。",
+                    f"所属コード {department_code} は{fiscal_year_label_ja(year)}の所属一覧にありません。",
                     f"Department {department_code} is not in the FY{year} department list.",
                 ),
                 status=404,
