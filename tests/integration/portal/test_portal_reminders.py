@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -113,16 +114,19 @@ def _wait_for_report(http: httpx.Client, system: RunningSystem, staff_id: str, h
     raise AssertionError(f"reporting never showed the expected year for {staff_id}")
 
 
-def run_job(system: RunningSystem, relay: SmtpServer | None, *extra: str, demo: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {**system.env, "DX_SMTP_STARTTLS": "0", "DX_REMINDER_FROM": "dx-jinzai@pref.example.jp",
+def run_job(
+    system: RunningSystem, relay: SmtpServer | None, *extra: str, demo: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    settings = {**system.env, "DX_SMTP_STARTTLS": "0", "DX_REMINDER_FROM": "dx-jinzai@pref.example.jp",
            "DX_REMINDER_NOMINATION_DEADLINE": "06-30", "DX_REMINDER_FINAL_WEEKS": "6",
            "DX_DEMO_MODE": "1" if demo else "0"}
-    env.pop("DX_SMTP_HOST", None)
+    settings.pop("DX_SMTP_HOST", None)
     if relay is not None:
-        env.update({"DX_SMTP_HOST": "127.0.0.1", "DX_SMTP_PORT": str(relay.port)})
+        settings.update({"DX_SMTP_HOST": "127.0.0.1", "DX_SMTP_PORT": str(relay.port)})
+    settings.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "portal.reminders", "run", "--today", IN_THE_LAST_WEEKS.isoformat(), *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        cwd=ROOT, env=settings, capture_output=True, text=True, timeout=180,
     )
 
 
@@ -200,3 +204,25 @@ def test_contact_addresses_are_for_the_offices_only(reminder_system: RunningSyst
         head = http.get(reminder_system.url("nomination", f"/api/v1/departments/{OWN_DEPARTMENT}/staff"),
                         params={"fiscal_year": YEAR}, headers=bearer("department", department=OWN_DEPARTMENT))
         assert head.status_code == 200 and "@" not in head.text, "a department head's roster shows no address"
+
+
+async def test_through_a_relay_that_requires_starttls_and_a_login_a_wrong_password_sends_nothing_and_records_nothing(
+    reminder_system: RunningSystem, tmp_path: Path
+) -> None:
+    connection = await asyncpg.connect(reminder_system.settings.database_url_of("portal"))
+    try:
+        await connection.execute("DELETE FROM portal.reminders_sent")  # as if this fiscal year had just begun
+        with smtp_server(tmp_path / "tls-relay", login=("dx-relay", "relay-password-0123")) as relay:
+            tls = {"DX_SMTP_HOST": "localhost", "DX_SMTP_STARTTLS": "1", "DX_SMTP_USERNAME": "dx-relay",
+                   "SSL_CERT_FILE": str(relay.certificate)}
+            refused = run_job(reminder_system, relay, env={**tls, "DX_SMTP_PASSWORD": "not-the-password"})
+            assert refused.returncode == 1 and "failed 2" in refused.stdout, refused.stdout + refused.stderr
+            assert relay.messages() == [] and await connection.fetchval("SELECT count(*) FROM portal.reminders_sent") == 0
+            assert "not-the-password" not in refused.stdout + refused.stderr, "no secret in the output"
+
+            sent = run_job(reminder_system, relay, env={**tls, "DX_SMTP_PASSWORD": "relay-password-0123"})
+            assert sent.returncode == 0 and "sent 2" in sent.stdout, sent.stdout + sent.stderr
+            assert sorted(str(m["To"]) for m in relay.messages()) == sorted([OWN_CONTACT, ADDRESS[OTHER_TRAINEE]])
+            assert await connection.fetchval("SELECT count(*) FROM portal.reminders_sent") == 2
+    finally:
+        await connection.close()
