@@ -122,6 +122,8 @@ async def test_a_staff_member_applies_for_the_self_slot_completes_stage_one_and_
         await asyncio.sleep(1)
     certificate_link = page.locator(f'a[href="{link}"]')
     assert await certificate_link.count() == 1, "the page offers the 修了証 of the completed stage"
+    required = await page.get_by_test_id("required-sessions").inner_text()
+    assert "ステージ1 業務効率化 e-ラーニング" in required and "受講済み" in required, "sessions by their titles"
     await page.screenshot(path=str(ARTIFACTS / "portal-staff-certificate.png"), full_page=True)
     assert await violations_on(page, axe_source()) == [], "the page with a certificate passes axe (WCAG A/AA)"
 
