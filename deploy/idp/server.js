@@ -53,6 +53,7 @@ const DX_SCOPES = [
   'dx.progress.read',
   'dx.reports.read',
   'dx.audit.read',
+  'dx.contacts.read',
   'dx.ops',
 ];
 const ROLES = new Set(['dx_office', 'hr_office', 'info_policy', 'department', 'trainee']);

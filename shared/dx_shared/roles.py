@@ -29,6 +29,7 @@ class Scope(StrEnum):
     PROGRESS_READ = "dx.progress.read"
     REPORTS_READ = "dx.reports.read"
     AUDIT_READ = "dx.audit.read"
+    CONTACTS_READ = "dx.contacts.read"  # e-mail addresses for reminders (offices' programs only)
     OPS = "dx.ops"
 
 

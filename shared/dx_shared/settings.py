@@ -99,6 +99,27 @@ class Settings(BaseSettings):
     )
     portal_verifier_client_secret: str = "dev-portal-verifier-secret-change-me-0123456789abcdef"
 
+    # E-mail reminders (`python -m portal.reminders run`), through the prefecture's SMTP relay. In demo mode
+    # nothing is sent unless an SMTP host is set; outside it, the job refuses to run without one.
+    smtp_host: str | None = Field(None, description="the SMTP relay reminders are sent through")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = Field(None, description="SMTP AUTH user, when the relay requires one")
+    smtp_password: str | None = None
+    smtp_starttls: bool = Field(True, description="upgrade the connection with STARTTLS before sending")
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    reminder_from: str = Field("dx-talent@example.invalid", description="the From address of reminders")
+    reminder_nomination_deadline: str = Field(
+        "06-30", pattern=r"^\d{2}-\d{2}$",
+        description="MM-DD in each fiscal year: departments without a recommended nomination by then are reminded",
+    )
+    reminder_final_weeks: int = Field(
+        6, ge=1, le=52, description="trainees with required sessions open are reminded in the fiscal year's last weeks"
+    )
+    reminder_client_id: str = Field(
+        "dx-portal-reminders", description="client-credentials client the reminder job reads the services with"
+    )
+    reminder_client_secret: str = "dev-portal-reminders-secret-change-me-0123456789abcdef"
+
     nomination_metrics_port: int = Field(DEFAULT_METRICS_PORTS["nomination"], description="0 = any free port, -1 = off")
     training_metrics_port: int = DEFAULT_METRICS_PORTS["training"]
     progression_metrics_port: int = DEFAULT_METRICS_PORTS["progression"]

@@ -216,7 +216,7 @@ def test_each_component_is_a_hardened_deployment_of_two_or_more_replicas(manifes
 def test_a_nightly_job_dumps_every_service_with_the_backup_command_hardened_like_the_services(
     manifests: list[Manifest],
 ) -> None:
-    (cronjob,) = objects_of(manifests, "CronJob").values()
+    cronjob = objects_of(manifests, "CronJob")["dx-backup"]
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     script = " ".join(container["args"])
@@ -266,7 +266,8 @@ def test_services_take_their_credentials_from_secrets_and_their_own_database(man
     for secret in secrets.values():
         for value in (secret.get("stringData") or {}).values():
             assert "REPLACE_ME" in value or value in {"nomination", "training", "progression", "reporting", "dx",
-                                                     "dx-talent-portal", "dx-talent-portal-verifier"}, \
+                                                     "portal", "dx-talent-portal", "dx-talent-portal-verifier",
+                                                     "dx-talent-portal-reminders"}, \
                 f"{name_of(secret)}: placeholders only"
 
 
@@ -277,9 +278,10 @@ def test_the_broker_and_the_database_are_operator_clusters_of_three(manifests: l
     (postgres,) = objects_of(manifests, "Cluster").values()
     assert postgres["spec"]["instances"] == 3
     databases = {item["spec"]["name"]: item["spec"]["owner"] for item in objects_of(manifests, "Database").values()}
-    assert databases == {name: name for name in SERVICES}
+    # Each service, and the portal (its sessions and the reminders it sent), owns a database of its own.
+    assert databases == {name: name for name in (*SERVICES, "portal")}
     roles = {role["name"]: role["passwordSecret"]["name"] for role in postgres["spec"]["managed"]["roles"]}
-    assert roles == {name: f"dx-db-{name}" for name in SERVICES}
+    assert roles == {name: f"dx-db-{name}" for name in (*SERVICES, "portal")}
     assert not [item for item in manifests if item["kind"] == "StatefulSet"], "no home-made StatefulSets"
 
 
@@ -339,10 +341,10 @@ def test_network_policies_deny_by_default_and_open_only_the_needed_paths(manifes
         sources = [peer for rule in _allowed_ingress(policies, labels) for peer in rule.get("from", [])]
         assert sources, f"{name}: some ingress is allowed"
         assert all(
-            peer.get("podSelector", {}).get("matchLabels") == {"app.kubernetes.io/name": "portal"}
+            peer.get("podSelector", {}).get("matchLabels") in PORTAL_PODS
             or (name == "training" and "namespaceSelector" in peer)
             for peer in sources
-        ), f"{name}: reached only by the portal (and training's webhook by the ingress controller)"
+        ), f"{name}: reached only by the portal and its reminder job (and training's webhook by the ingress controller)"
         destinations = [
             (json.dumps(peer, sort_keys=True), tuple(sorted(port["port"] for port in rule.get("ports", []))))
             for rule in _allowed_egress(policies, labels)
@@ -358,6 +360,41 @@ def test_network_policies_deny_by_default_and_open_only_the_needed_paths(manifes
             matched = [key for key in allowed if key in peer]
             assert matched and allowed[matched[0]] == ports, f"{name}: egress to {peer} {ports} is not expected"
         assert {key for peer, _ in destinations for key in allowed if key in peer} >= {"dx-rabbitmq", "dx-postgres", "kube-dns"}
+
+
+PORTAL_PODS = ({"app.kubernetes.io/name": "portal"}, {"app.kubernetes.io/name": "portal-reminders"})
+
+
+def test_a_weekday_job_sends_the_reminders_from_the_portal_image_hardened_and_fenced_in(
+    manifests: list[Manifest],
+) -> None:
+    cronjob = objects_of(manifests, "CronJob")["dx-portal-reminders"]
+    assert cronjob["spec"]["timeZone"] == "Asia/Tokyo" and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
+    pod = template["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "portal.reminders", "run"]
+    assert container["image"].startswith("registry.example.lg.jp/dx-talent/portal:")
+    env = {item["name"]: item for item in container["env"]}
+    assert env["DX_PORTAL_DATABASE_URL"]["value"].endswith("@dx-postgres-rw:5432/portal")
+    for name, key in (("DX_REMINDER_CLIENT_SECRET", "client_secret"), ("DX_SMTP_PASSWORD", "smtp_password")):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "dx-portal-reminders", "key": key}
+    assert {"DX_SMTP_HOST", "DX_REMINDER_FROM", "DX_REMINDER_NOMINATION_DEADLINE", "DX_REMINDER_FINAL_WEEKS"} <= set(env)
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    policies = list(objects_of(manifests, "NetworkPolicy").values())
+    egress = [(json.dumps(peer, sort_keys=True), sorted(port["port"] for port in rule.get("ports", [])))
+              for rule in _allowed_egress(policies, template["metadata"]["labels"]) for peer in rule.get("to", [])]
+    assert any("dx-postgres" in peer and ports == [5432] for peer, ports in egress)
+    assert any("ipBlock" in peer and ports == [587] for peer, ports in egress), "the SMTP relay"
+    assert not any("dx-rabbitmq" in peer for peer, _ in egress), "the job never touches the broker"
+    database = objects_of(manifests, "Database")["dx-portal"]
+    assert database["spec"]["owner"] == "portal"
+    portal = objects_of(manifests, "Deployment")["portal"]["spec"]["template"]["spec"]["containers"][0]
+    portal_env = {item["name"]: item for item in portal["env"]}
+    assert portal_env["DX_PORTAL_DATABASE_URL"]["value"] == env["DX_PORTAL_DATABASE_URL"]["value"], "the same database"
 
 
 def test_no_object_carries_a_real_looking_secret() -> None:

@@ -21,54 +21,85 @@ from dx_shared.calendar import JST, fiscal_year_of
 
 FIRST_YEAR, LAST_YEAR = 2024, 2028
 
-BUREAUS: tuple[tuple[str, str], ...] = (
-    ("10", "総務部"),
-    ("11", "財務部"),
-    ("12", "企画政策部"),
-    ("13", "健康医療福祉部"),
-    ("14", "こども家庭部"),
-    ("15", "環境エネルギー部"),
-    ("16", "経済産業部"),
-    ("17", "観光国際戦略局"),
-    ("18", "農林水産部"),
-    ("19", "県土整備部"),
-    ("20", "危機管理局"),
-    ("21", "交通・地域社会部"),
+# Each 部局 with the 課 it could plausibly have (modelled on a Japanese prefecture's organisation chart);
+# each demo bureau has 14 of them, drawn from the seed and listed in the chart's order. The first 課 of a
+# bureau is its co-ordinating division and always present, as are 人事課, 財政課, 税務課 and 企画政策部's
+# DX推進課 (renamed in FY2026).
+BUREAUS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("10", "総務部", (
+        "総務課", "人事課", "職員厚生課", "行政経営推進課", "法務文書課", "学事振興課", "市町村課",
+        "情報システム課", "人財育成課", "県民情報課", "公文書管理課", "総務事務課", "秘書課", "給与課",
+        "職員研修課", "総務調整課",
+    )),
+    ("11", "財務部", (
+        "財務企画課", "財政課", "税務課", "課税指導課", "収税対策課", "管財課", "財産活用推進課", "契約検査課",
+        "会計課", "物品調達課", "公有財産管理課", "資金管理課", "地方債管理課", "県有施設マネジメント課",
+        "出納課", "予算調整課",
+    )),
+    ("12", "企画政策部", (
+        "企画調整課", "DX推進課", "政策推進課", "総合計画課", "統計分析課", "デジタル基盤課", "人口減少対策課",
+        "地方創生推進課", "未来戦略課", "政策調整課", "科学技術振興課", "広報広聴課", "データ利活用推進課",
+        "官民連携推進課", "世界遺産推進課", "地域情報化推進課",
+    )),
+    ("13", "健康医療福祉部", (
+        "健康医療福祉政策課", "医療薬務課", "医師確保対策課", "保健衛生課", "感染症対策課",
+        "がん・生活習慣病対策課", "高齢福祉保険課", "障害福祉課", "生活福祉課", "国民健康保険課",
+        "健康づくり推進課", "地域医療計画課", "介護保険課", "福祉人材確保課", "食の安全・安心推進課",
+        "薬務衛生課",
+    )),
+    ("14", "こども家庭部", (
+        "こども総合政策課", "こども未来課", "こども家庭支援課", "少子化対策課", "子育て支援課",
+        "保育・幼児教育課", "こども若者政策課", "児童虐待防止対策課", "ひとり親家庭支援課", "母子保健課",
+        "こども施設整備課", "家庭福祉課", "こども権利擁護課", "若者活躍推進課", "青少年健全育成課",
+        "結婚・出産支援課",
+    )),
+    ("15", "環境エネルギー部", (
+        "環境政策課", "自然保護課", "環境保全課", "循環型社会推進課", "エネルギー開発振興課",
+        "原子力立地対策課", "再生可能エネルギー推進課", "脱炭素推進課", "廃棄物対策課", "大気水質保全課",
+        "環境影響評価課", "温暖化対策課", "県境再生対策課", "自然環境課", "水環境課", "環境教育推進課",
+    )),
+    ("16", "経済産業部", (
+        "商工政策課", "産業立地推進課", "地域産業課", "新産業創造課", "労働政策課", "中小企業振興課",
+        "商業振興課", "創業支援課", "産業技術課", "工業振興課", "金融支援課", "販路開拓課", "人材確保推進課",
+        "ものづくり産業課", "経営支援課", "職業能力開発課",
+    )),
+    ("17", "観光国際戦略局", (
+        "観光企画課", "誘客交流課", "国際経済課", "国際交流課", "観光プロモーション課", "インバウンド推進課",
+        "観光資源活用課", "国際観光課", "海外戦略課", "県産品販売促進課", "観光地域づくり課",
+        "航空・港湾誘客課", "国内誘客課", "物産振興課", "観光人材育成課", "ブランド戦略課",
+    )),
+    ("18", "農林水産部", (
+        "農林水産政策課", "団体経営改善課", "構造政策課", "農産園芸課", "りんご果樹課", "畜産課", "林政課",
+        "森林整備課", "水産振興課", "漁港漁場整備課", "農村整備課", "農地調整課", "総合販売戦略課",
+        "農業経営支援課", "食産業振興課", "スマート農業推進課",
+    )),
+    ("19", "県土整備部", (
+        "監理課", "整備企画課", "技術管理課", "道路課", "道路保全課", "河川砂防課", "港湾空港課",
+        "都市計画課", "建築住宅課", "下水道課", "用地課", "建設業振興課", "営繕課", "公園緑地課",
+        "交通基盤整備課", "建築指導課",
+    )),
+    ("20", "危機管理局", (
+        "防災危機管理課", "原子力安全対策課", "消防保安課", "危機管理企画課", "防災通信課", "災害対策課",
+        "国民保護課", "地域防災支援課", "消防防災航空課", "原子力防災課", "防災施設管理課", "保安指導課",
+        "防災人材育成課", "災害復旧支援課", "防災教育推進課", "危機管理調整課",
+    )),
+    ("21", "交通・地域社会部", (
+        "交通政策課", "地域交通課", "新幹線・並行在来線対策課", "県民生活文化課", "文化・スポーツ振興課",
+        "男女共同参画課", "地域活力振興課", "移住・交流推進課", "消費生活課", "交通安全対策課",
+        "NPO・協働推進課", "スポーツ振興課", "文化振興課", "地域づくり推進課", "多文化共生推進課",
+        "空港・港湾利用促進課",
+    )),
 )
-DIVISIONS = (
-    "総務企画課",
-    "人事課",
-    "財政課",
-    "情報システム課",
-    "DX推進課",
-    "広報広聴課",
-    "政策調整課",
-    "地域活性化課",
-    "医療薬務課",
-    "障害福祉課",
-    "こども未来課",
-    "環境政策課",
-    "エネルギー開発振興課",
-    "商工政策課",
-    "産業立地推進課",
-    "観光企画課",
-    "国際経済課",
-    "農林水産政策課",
-    "りんご果樹課",
-    "水産振興課",
-    "道路課",
-    "河川砂防課",
-    "防災危機管理課",
-    "交通政策課",
-    "文化・スポーツ振興課",
-)
+DIVISIONS_PER_BUREAU = 14
+ALWAYS_PRESENT = frozenset({"人事課", "財政課", "税務課", "DX推進課"})
 REGIONS = ("東青", "中南", "三八", "西北", "上北", "下北")
-REGIONAL_OFFICES = (
-    "地域県民局 地域連携部",
-    "地域県民局 地域健康福祉部",
-    "地域県民局 地域農林水産部",
-    "地域県民局 地域整備部",
-    "県税事務所",
+# 出先機関 of each region and the 部局 each reports to.
+REGIONAL_OFFICES: tuple[tuple[str, str], ...] = (
+    ("地域県民局 地域連携部", "企画政策部"),
+    ("地域県民局 地域健康福祉部", "健康医療福祉部"),
+    ("地域県民局 地域農林水産部", "農林水産部"),
+    ("地域県民局 地域整備部", "県土整備部"),
+    ("県税事務所", "財務部"),
 )
 FAMILY_NAMES = (
     "佐藤",
@@ -198,15 +229,22 @@ def _moment(rng: random.Random, fiscal_year: int, month_from: int = 5, month_to:
 
 def _departments(rng: random.Random) -> list[Department]:
     departments: list[Department] = []
-    for bureau_code, bureau in BUREAUS:
-        for index, division in enumerate(rng.sample(DIVISIONS, 14), start=1):
+    for bureau_code, bureau, divisions in BUREAUS:
+        for index, division in enumerate(_divisions_of(rng, divisions), start=1):
             departments.append(Department(f"{bureau_code}{index:02d}00", f"{bureau} {division}", bureau))
     for region_index, region in enumerate(REGIONS, start=1):
-        for office_index, office in enumerate(REGIONAL_OFFICES, start=1):
-            bureau = "総務部" if office == "県税事務所" else "企画政策部"
+        for office_index, (office, bureau) in enumerate(REGIONAL_OFFICES, start=1):
             code = f"8{region_index}{office_index:02d}00"
             departments.append(Department(code, f"{region}{office}", bureau))
     return departments
+
+
+def _divisions_of(rng: random.Random, divisions: tuple[str, ...]) -> list[str]:
+    """The bureau's co-ordinating 課 and any always-present one, then others drawn from the seed, in chart order."""
+    fixed = [division for index, division in enumerate(divisions) if index == 0 or division in ALWAYS_PRESENT]
+    others = [division for division in divisions if division not in fixed]
+    chosen = set(fixed) | set(rng.sample(others, DIVISIONS_PER_BUREAU - len(fixed)))
+    return [division for division in divisions if division in chosen]
 
 
 def _name(rng: random.Random) -> str:
@@ -306,13 +344,15 @@ def generate(seed: int = 2024, staff_per_department: int = 15) -> list[YearPlan]
 
     for fiscal_year in range(FIRST_YEAR, LAST_YEAR + 1):
         if fiscal_year == 2026:
-            # A reorganisation: one division renamed, one regional office merged into its neighbour.
+            # A reorganisation: 企画政策部's DX推進課 becomes デジタル戦略課, and the 下北 tax office is merged
+            # into the neighbouring 上北 one (its staff move there; the old code stays, inactive).
             departments = [replace(dept, name=dept.name.replace("DX推進課", "デジタル戦略課")) for dept in departments]
-            retired = departments[-1]
+            retired = next(dept for dept in departments if dept.name == "下北県税事務所")
+            receiver = next(dept for dept in departments if dept.name == "上北県税事務所")
             departments = [replace(dept, active=False) if dept.code == retired.code else dept for dept in departments]
             for person in list(staff.values()):
                 if person.department_code == retired.code:
-                    staff[person.staff_id] = replace(person, department_code=departments[-2].code)
+                    staff[person.staff_id] = replace(person, department_code=receiver.code)
         if fiscal_year > FIRST_YEAR:
             for person in list(staff.values()):
                 roll = rng.random()

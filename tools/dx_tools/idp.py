@@ -52,6 +52,7 @@ ALL_SCOPES = (
     "dx.progress.read",
     "dx.reports.read",
     "dx.audit.read",
+    "dx.contacts.read",
     "dx.ops",
 )
 # scrypt cost, as deploy/idp/server.js reads it back from the stored hash

@@ -32,6 +32,7 @@ SCOPE_DESCRIPTIONS = {
     "dx.progress.read": "read trainees' progress",
     "dx.reports.read": "read reports",
     "dx.audit.read": "read and export the audit trail",
+    "dx.contacts.read": "read the e-mail addresses reminders are sent to",
     "dx.ops": "pipeline health and dead letters",
 }
 HIDDEN = {"include.in.token.scope": "false", "display.on.consent.screen": "false"}

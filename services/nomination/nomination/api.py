@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from dx_shared.access import CallerDep, require, requires_scope
 from dx_shared.bulk import collector_paused, off_loop
-from dx_shared.calendar import fiscal_year_of, parse_fiscal_year
+from dx_shared.calendar import fiscal_year_label_ja, fiscal_year_of, parse_fiscal_year
 from dx_shared.clock import ClockDep
 from dx_shared.plausibility import checked_fiscal_year
 from dx_shared.problems import ProblemError
@@ -437,7 +437,7 @@ async def list_departments(
     async with pool.acquire() as conn:
         departments = await PostgresRepository(conn).departments_of(year)
     ordered = sorted(departments.values(), key=lambda department: (department.bureau, department.code))
-    return [DepartmentOut(**department.__dict__) for department in ordered]
+    return [_department_out(department) for department in ordered]
 
 
 @router.get(
@@ -464,7 +464,7 @@ async def department_nominations(
         if department is None:
             raise refusal_problem(
                 domain.UnknownDepartment(
-                    f"所属コード {department_code} は{year}年度の所属一覧にありません。",
+                    f"所属コード {department_code} は{fiscal_year_label_ja(year)}の所属一覧にありません。",
                     f"Department {department_code} is not in the FY{year} department list.",
                 ),
                 status=404,
@@ -474,7 +474,7 @@ async def department_nominations(
     holder = next((view for view in active if view.nomination.slot is Slot.RECOMMENDED), None)
     return DepartmentNominationsOut(
         fiscal_year=year,
-        department=DepartmentOut(**department.__dict__),
+        department=_department_out(department),
         recommended_slot=RecommendedSlotOut(used=holder is not None, nomination=_out(holder) if holder else None),
         self_slot=[_out(view) for view in active if view.nomination.slot is Slot.SELF],
         withdrawn=[_out(view) for view in views if not view.nomination.is_active],
@@ -537,6 +537,44 @@ async def search_staff(
         found = await PostgresRepository(conn).search_staff(year, text, STAFF_SEARCH_LIMIT)
     return [StaffFoundOut(staff_id=p.staff_id, name=p.name, is_manager=p.is_manager,
                           department_code=p.department_code) for p in found]
+
+
+class ContactOut(BaseModel):
+    key: str = Field(description="department code or staff id")
+    email: str
+
+
+class ContactsOut(BaseModel):
+    fiscal_year: int
+    departments: list[ContactOut] = Field(description="departments whose list row has a contact address")
+    staff: list[ContactOut] = Field(description="staff whose roster row has an address")
+
+
+@router.get(
+    "/contacts", dependencies=[requires_scope(Scope.CONTACTS_READ)],
+    response_model=ContactsOut,
+    summary="連絡先 — the e-mail addresses of a fiscal year's departments and staff (offices only, for reminders)",
+)
+async def contacts(
+    pool: PoolDep, caller: CallerDep, settings: SettingsDep, clock: ClockDep, fiscal_year: FiscalYear | None = None
+) -> ContactsOut:
+    require(caller, OFFICES, "read contact addresses", "連絡先の閲覧")
+    now = clock()
+    year = checked_fiscal_year(fiscal_year, settings, now) if fiscal_year is not None else fiscal_year_of(now)
+    async with pool.acquire() as conn:
+        repo = PostgresRepository(conn)
+        departments = await repo.departments_of(year)
+        roster = await repo.roster_of(year)
+    return ContactsOut(
+        fiscal_year=year,
+        departments=[ContactOut(key=code, email=d.email) for code, d in sorted(departments.items()) if d.email],
+        staff=[ContactOut(key=staff_id, email=s.email) for staff_id, s in sorted(roster.items()) if s.email],
+    )
+
+
+def _department_out(department: domain.Department) -> DepartmentOut:
+    return DepartmentOut(code=department.code, name=department.name, bureau=department.bureau,
+                         active=department.active)
 
 
 def refusal_problem(refusal: NominationRefused, status: int | None = None) -> ProblemError:

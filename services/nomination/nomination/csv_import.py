@@ -47,11 +47,17 @@ class Column:
     required: bool = True
 
 
+# Optional: where the portal's reminders go. A file without the column imports as before (no address).
+EMAIL_ALIASES = ("メールアドレス", "連絡先メールアドレス", "メール", "電子メール", "e-mail", "email", "mail")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254
+
 DEPARTMENT_COLUMNS = (
     Column("code", "所属コード", ("所属コード", "所属cd", "所属番号", "department_code", "code", "dept_code")),
     Column("name", "所属名", ("所属名", "所属名称", "name", "department_name")),
     Column("bureau", "部局", ("部局", "部局名", "bureau")),
     Column("active", "有効", ("有効", "有効フラグ", "active", "is_active"), required=False),
+    Column("email", "連絡先メールアドレス", EMAIL_ALIASES, required=False),
 )
 
 STAFF_COLUMNS = (
@@ -59,6 +65,7 @@ STAFF_COLUMNS = (
     Column("name", "氏名", ("氏名", "職員氏名", "名前", "name", "staff_name")),
     Column("department_code", "所属コード", ("所属コード", "所属cd", "所属番号", "department_code")),
     Column("is_manager", "管理職", ("管理職", "管理職フラグ", "is_manager", "manager"), required=False),
+    Column("email", "メールアドレス", EMAIL_ALIASES, required=False),
 )
 
 NOMINATION_COLUMNS = (
@@ -306,6 +313,20 @@ def _flag(value: str, *, default: bool, code: str, label_ja: str, label_en: str)
     )
 
 
+def _email(value: str) -> str | None:
+    address = unicodedata.normalize("NFKC", value).strip()
+    if not address:
+        return None
+    if len(address) > MAX_EMAIL_LENGTH or not _EMAIL.match(address):
+        # The address itself is personal data: the message names the column, not the value.
+        raise _RowError(
+            "BAD_EMAIL",
+            "メールアドレスの形式が正しくありません。",
+            "The e-mail address is not a valid address.",
+        )
+    return address
+
+
 def _problem(line: int, error: _RowError) -> RowProblem:
     return RowProblem(line=line, code=error.code, message_ja=error.message_ja, message_en=error.message_en)
 
@@ -359,6 +380,7 @@ def _department(table: _Table, cells: tuple[str, ...]) -> Department:
         name=normalise_text(values["name"]),
         bureau=normalise_text(values["bureau"]),
         active=_flag(values["active"], default=True, code="BAD_ACTIVE_FLAG", label_ja="有効", label_en="active"),
+        email=_email(values["email"]),
     )
 
 
@@ -421,6 +443,7 @@ def _staff_member(table: _Table, cells: tuple[str, ...], department_codes: Colle
             label_ja="管理職",
             label_en="is_manager",
         ),
+        email=_email(values["email"]),
     )
 
 

@@ -38,6 +38,7 @@ class Department:
     name: str
     bureau: str
     active: bool = True
+    email: str | None = None  # the department's contact address for reminders (optional column)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class StaffMember:
     name: str
     department_code: str
     is_manager: bool = False
+    email: str | None = None  # work address for reminders (optional column)
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,7 @@ def check_fiscal_year_open(request: NominationRequest, facts: NominationFacts) -
     """N6: nominations are accepted until the fiscal year is closed."""
     if facts.fiscal_year_closed:
         raise FiscalYearClosed(
-            f"{request.fiscal_year}年度は締められているため、推薦・自薦を受け付けられません。",
+            f"{fiscal_year_label_ja(request.fiscal_year)}は締められているため、推薦・自薦を受け付けられません。",
             f"FY{request.fiscal_year} is closed; nominations for it are no longer accepted.",
         )
 
@@ -253,7 +255,7 @@ def check_nominee_on_roster(request: NominationRequest, facts: NominationFacts) 
     """N6: the nominee is on that fiscal year's roster."""
     if facts.nominee is None:
         raise UnknownStaff(
-            f"職員番号 {request.staff_id} は{request.fiscal_year}年度の職員名簿にありません。",
+            f"職員番号 {request.staff_id} は{fiscal_year_label_ja(request.fiscal_year)}の職員名簿にありません。",
             f"Staff id {request.staff_id} is not on the FY{request.fiscal_year} roster.",
         )
     return facts.nominee
@@ -291,7 +293,7 @@ def check_one_active_nomination_per_year(request: NominationRequest, facts: Nomi
     held = facts.active_nomination
     if held is not None:
         raise AlreadyNominated(
-            f"職員番号 {request.staff_id} は{request.fiscal_year}年度すでに"
+            f"職員番号 {request.staff_id} は{fiscal_year_label_ja(request.fiscal_year)}に既に"
             f"{SLOT_LABELS_JA[held.slot]}で登録されています。",
             f"Staff id {request.staff_id} already has an active {held.slot.value}-slot nomination "
             f"for FY{request.fiscal_year}.",
@@ -303,8 +305,9 @@ def check_recommended_nominee_is_new(request: NominationRequest, facts: Nominati
     earlier = sorted(year for year in facts.promoter_years if year < request.fiscal_year)
     if earlier:
         years = ", ".join(str(year) for year in earlier)
+        labels = "・".join(fiscal_year_label_ja(year) for year in earlier)
         raise NotNew(
-            f"職員番号 {request.staff_id} は{years}年度にDX推進員でした。継続の場合は自薦枠で申し込んでください。",
+            f"職員番号 {request.staff_id} は{labels}にDX推進員でした。継続の場合は自薦枠で申し込んでください。",
             f"Staff id {request.staff_id} was a DX promoter in FY{years}; "
             "continuing people apply through the self slot.",
         )
@@ -315,7 +318,7 @@ def check_recommended_slot_free(department: Department, request: NominationReque
     holder = facts.recommended_slot_holder
     if holder is not None and holder.is_active:
         raise QuotaExceeded(
-            f"所属 {department.code} の{request.fiscal_year}年度の推薦枠は使用済みです。",
+            f"所属 {department.code} の{fiscal_year_label_ja(request.fiscal_year)}の推薦枠は使用済みです。",
             f"Department {department.code} has already used its FY{request.fiscal_year} recommended slot.",
         )
 
@@ -323,7 +326,7 @@ def check_recommended_slot_free(department: Department, request: NominationReque
 def quota_exceeded(department_code: str, fiscal_year: int) -> QuotaExceeded:
     """The N1 refusal when the database, not the loaded facts, found the slot taken (a race)."""
     return QuotaExceeded(
-        f"所属 {department_code} の{fiscal_year}年度の推薦枠は使用済みです。",
+        f"所属 {department_code} の{fiscal_year_label_ja(fiscal_year)}の推薦枠は使用済みです。",
         f"Department {department_code} has already used its FY{fiscal_year} recommended slot.",
     )
 
@@ -331,7 +334,7 @@ def quota_exceeded(department_code: str, fiscal_year: int) -> QuotaExceeded:
 def already_nominated(staff_id: str, fiscal_year: int) -> AlreadyNominated:
     """The N4 refusal when the database found a concurrent nomination of the same person."""
     return AlreadyNominated(
-        f"職員番号 {staff_id} は{fiscal_year}年度すでに推薦・自薦されています。",
+        f"職員番号 {staff_id} は{fiscal_year_label_ja(fiscal_year)}に既に推薦・自薦されています。",
         f"Staff id {staff_id} already has an active nomination for FY{fiscal_year}.",
     )
 
@@ -350,7 +353,7 @@ def withdraw(nomination: Nomination, *, reason: str, at: datetime, fiscal_year_c
     """
     if fiscal_year_closed:
         raise FiscalYearClosed(
-            f"{nomination.fiscal_year}年度は締められているため、取り下げられません。",
+            f"{fiscal_year_label_ja(nomination.fiscal_year)}は締められているため、取り下げられません。",
             f"FY{nomination.fiscal_year} is closed; its nominations can no longer be withdrawn.",
         )
     if not nomination.is_active:

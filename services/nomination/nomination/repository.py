@@ -86,13 +86,13 @@ class PostgresRepository:
 
     async def departments_of(self, fiscal_year: int) -> dict[str, Department]:
         rows = await self._conn.fetch(
-            "SELECT code, name, bureau, active FROM departments WHERE fiscal_year = $1", fiscal_year
+            "SELECT code, name, bureau, active, email FROM departments WHERE fiscal_year = $1", fiscal_year
         )
         return {row["code"]: _department(row) for row in rows}
 
     async def department(self, fiscal_year: int, code: str) -> Department | None:
         row = await self._conn.fetchrow(
-            "SELECT code, name, bureau, active FROM departments WHERE fiscal_year = $1 AND code = $2",
+            "SELECT code, name, bureau, active, email FROM departments WHERE fiscal_year = $1 AND code = $2",
             fiscal_year,
             code,
         )
@@ -105,12 +105,13 @@ class PostgresRepository:
     async def apply_department_diff(self, fiscal_year: int, diff: ImportDiff[Department]) -> None:
         await self._conn.copy_records_to_table(
             "departments",
-            records=[(fiscal_year, d.code, d.name, d.bureau, d.active) for d in diff.added],
-            columns=["fiscal_year", "code", "name", "bureau", "active"],
+            records=[(fiscal_year, d.code, d.name, d.bureau, d.active, d.email) for d in diff.added],
+            columns=["fiscal_year", "code", "name", "bureau", "active", "email"],
         )
         await self._conn.executemany(
-            "UPDATE departments SET name = $3, bureau = $4, active = $5 WHERE fiscal_year = $1 AND code = $2",
-            [(fiscal_year, c.after.code, c.after.name, c.after.bureau, c.after.active) for c in diff.changed],
+            "UPDATE departments SET name = $3, bureau = $4, active = $5, email = $6 WHERE fiscal_year = $1 AND code = $2",
+            [(fiscal_year, c.after.code, c.after.name, c.after.bureau, c.after.active, c.after.email)
+             for c in diff.changed],
         )
         await self._conn.execute(
             "DELETE FROM departments WHERE fiscal_year = $1 AND code = ANY($2::text[])", fiscal_year, list(diff.removed)
@@ -118,13 +119,13 @@ class PostgresRepository:
 
     async def roster_of(self, fiscal_year: int) -> dict[str, StaffMember]:
         rows = await self._conn.fetch(
-            "SELECT staff_id, name, department_code, is_manager FROM staff WHERE fiscal_year = $1", fiscal_year
+            "SELECT staff_id, name, department_code, is_manager, email FROM staff WHERE fiscal_year = $1", fiscal_year
         )
         return {row["staff_id"]: _staff_member(row) for row in rows}
 
     async def staff_of_department(self, fiscal_year: int, department_code: str) -> list[StaffMember]:
         rows = await self._conn.fetch(
-            """SELECT staff_id, name, department_code, is_manager FROM staff
+            """SELECT staff_id, name, department_code, is_manager, email FROM staff
                WHERE fiscal_year = $1 AND department_code = $2 ORDER BY staff_id""",
             fiscal_year, department_code,
         )
@@ -133,7 +134,7 @@ class PostgresRepository:
     async def search_staff(self, fiscal_year: int, text: str, limit: int) -> list[StaffMember]:
         """A staff id starting with `text`, or a name containing it (spaces, half- or full-width, ignored)."""
         rows = await self._conn.fetch(
-            """SELECT staff_id, name, department_code, is_manager FROM staff
+            """SELECT staff_id, name, department_code, is_manager, email FROM staff
                WHERE fiscal_year = $1
                  AND (left(staff_id, length($2)) = $2
                       OR strpos(translate(name, ' 　', ''), translate($2, ' 　', '')) > 0)
@@ -145,20 +146,22 @@ class PostgresRepository:
     async def apply_roster_diff(self, fiscal_year: int, diff: ImportDiff[StaffMember]) -> None:
         await self._conn.copy_records_to_table(
             "staff",
-            records=[(fiscal_year, s.staff_id, s.name, s.department_code, s.is_manager) for s in diff.added],
-            columns=["fiscal_year", "staff_id", "name", "department_code", "is_manager"],
+            records=[(fiscal_year, s.staff_id, s.name, s.department_code, s.is_manager, s.email) for s in diff.added],
+            columns=["fiscal_year", "staff_id", "name", "department_code", "is_manager", "email"],
         )
         if diff.changed:
             await self._conn.execute(
-                "UPDATE staff SET name = c.name, department_code = c.department_code, is_manager = c.is_manager"
-                " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[])"
-                "      AS c(staff_id, name, department_code, is_manager)"
+                "UPDATE staff SET name = c.name, department_code = c.department_code, is_manager = c.is_manager,"
+                " email = c.email"
+                " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[])"
+                "      AS c(staff_id, name, department_code, is_manager, email)"
                 " WHERE staff.fiscal_year = $1 AND staff.staff_id = c.staff_id",
                 fiscal_year,
                 [c.after.staff_id for c in diff.changed],
                 [c.after.name for c in diff.changed],
                 [c.after.department_code for c in diff.changed],
                 [c.after.is_manager for c in diff.changed],
+                [c.after.email for c in diff.changed],
             )
         await self._conn.execute(
             "DELETE FROM staff WHERE fiscal_year = $1 AND staff_id = ANY($2::text[])", fiscal_year, list(diff.removed)
@@ -177,7 +180,8 @@ class PostgresRepository:
     async def nomination_facts(self, request: NominationRequest) -> NominationFacts:
         fiscal_year = request.fiscal_year
         nominee_row = await self._conn.fetchrow(
-            "SELECT staff_id, name, department_code, is_manager FROM staff WHERE fiscal_year = $1 AND staff_id = $2",
+            "SELECT staff_id, name, department_code, is_manager, email FROM staff"
+            " WHERE fiscal_year = $1 AND staff_id = $2",
             fiscal_year,
             request.staff_id,
         )
@@ -295,7 +299,9 @@ def _conditions(where: NominationFilter) -> tuple[list[str], list[Any]]:
 
 
 def _department(row: asyncpg.Record) -> Department:
-    return Department(code=row["code"], name=row["name"], bureau=row["bureau"], active=row["active"])
+    return Department(
+        code=row["code"], name=row["name"], bureau=row["bureau"], active=row["active"], email=row["email"]
+    )
 
 
 def _staff_member(row: asyncpg.Record) -> StaffMember:
@@ -304,6 +310,7 @@ def _staff_member(row: asyncpg.Record) -> StaffMember:
         name=row["name"],
         department_code=row["department_code"],
         is_manager=row["is_manager"],
+        email=row["email"],
     )
 
 

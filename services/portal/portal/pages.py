@@ -82,8 +82,11 @@ async def me(request: Request, person: Person) -> HTMLResponse:
     progress, standing = await _my_progress(request, person)
     current_year = fiscal_year_of(now_utc())
     this_year = next((y for y in (progress or {}).get("years", []) if y["fiscal_year"] == current_year), None)
+    sessions = await portal_of(request).services.get(
+        "training", "/api/v1/sessions", person.token, fiscal_year=current_year) if this_year else []
     return page(request, "me.html", person, staff_id=person.caller.staff_id, progress=progress, standing=standing,
-                this_year=this_year, current_year=current_year)
+                this_year=this_year, current_year=current_year,
+                session_titles={session["session_id"]: session["title"] for session in sessions})
 
 
 # ---- 自薦: a staff member applies for the self slot ----------------------------------------------------

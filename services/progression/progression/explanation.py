@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja, to_jst
+from dx_shared.calendar import fiscal_year_code, fiscal_year_label_ja, reiwa_date_ja, to_jst
 from progression.domain import (
     CancelledYear,
     DecisionKind,
@@ -42,7 +42,7 @@ def explain_year(year: YearStanding) -> Explanation:
     day = to_jst(year.completion.completed_at).date()
     return Explanation(
         ja=f"{decision.ja}{fiscal_year_label_ja(year.fiscal_year)}の{stage_ja(year.stage)}は"
-        f"{day.year}年{day.month}月{day.day}日に修了しました。",
+        f"{reiwa_date_ja(day)}に修了しました。",
         en=f"{decision.en} Completed {stage_en(year.stage)} on {day.isoformat()}.",
     )
 

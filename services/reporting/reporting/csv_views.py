@@ -101,6 +101,6 @@ def pipeline_csv(report: Document) -> bytes:
     rows = [[*row, ""] for row in rows]
     rows += [["dead_letter_queue", q["queue"], q["messages"], "", "", q["status"]]
              for q in report["dead_letter_queues"]]
-    rows.append(["late_completions", "遅延修了", report["late_completions"]["count"], "", "", ""])
-    rows.append(["unmatched_statements", "照合不能", report["unmatched_statements"]["count"], "", "", ""])
+    rows.append(["late_completions", "年度締め後に届いた修了", report["late_completions"]["count"], "", "", ""])
+    rows.append(["unmatched_statements", "照合できない修了報告", report["unmatched_statements"]["count"], "", "", ""])
     return render_csv(header, rows)

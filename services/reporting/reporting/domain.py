@@ -220,7 +220,7 @@ def trainee_year_status(trainee_year: TraineeYear, *, withdrawn: bool = False, f
     A year with a standing stage decision is in training, completed, or finished (stage 5 completed in
     it, or at stage 5 after finishing in an earlier year: 修了 is for good). A year without one is
     `cancelled` when its nominations were withdrawn (`withdrawn`, see `year_withdrawn`), whether or not a
-    decision had been announced for it, and otherwise `not_decided` (未確定: it waits for an earlier
+    decision had been announced for it, and otherwise `not_decided` (判定待ち: it waits for an earlier
     year's outcome, P6) — a retracted provisional decision is not a cancellation.
     """
     if trainee_year.stage is None:
@@ -254,11 +254,11 @@ def year_withdrawn(
 
 
 STATUS_LABELS_JA: Mapping[str, str] = {
-    "cancelled": "取消",
-    "finished": "修了",
+    "cancelled": "取消し",
+    "finished": "全ステージ修了",
     "completed": "ステージ修了",
     "in_training": "受講中",
-    "not_decided": "未確定",
+    "not_decided": "判定待ち",
 }
 
 

@@ -106,6 +106,8 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("nomination", "GET", "/api/v1/departments/{code}/staff"): Case(
         "/api/v1/departments/0101/staff?fiscal_year=2024", Scope.NOMINATIONS_READ,
         "200 200 200 200 403 403 403"),
+    ("nomination", "GET", "/api/v1/contacts"): Case(
+        "/api/v1/contacts?fiscal_year=2024", Scope.CONTACTS_READ, "200 200 403 403 403 403 403"),
     # ---- training (no sessions: every permitted write fails on its rule, so nothing is written) ----
     ("training", "POST", "/api/v1/sessions"): Case(
         "/api/v1/sessions", Scope.TRAINING_WRITE, "422 422 403 403 403 403 403",

@@ -193,5 +193,5 @@ async def test_a_session_attended_after_the_year_was_closed_shows_as_late_on_my_
             assert time.monotonic() < deadline, "progression never recorded the late attendance"
             await asyncio.sleep(0.5)
     me = visit(idp, portal_system, "trainee", staff_id=TRAINEE).get("/me")
-    assert f'data-testid="session-state-{SESSIONS[1]}">遅延' in me.text
+    assert f'data-testid="session-state-{SESSIONS[1]}">年度締め後の受講' in me.text
     assert f'data-testid="session-state-{SESSIONS[0]}">受講済' in me.text

@@ -124,8 +124,8 @@ async def test_a_retracted_decision_is_undecided_and_a_withdrawn_year_is_cancell
     s2 = (await reporting.get("/api/v1/reports/trainees/S2")).json()["years"][0]
     plan = (await reporting.get("/api/v1/reports/plan?from=2025&to=2025")).json()
 
-    assert (s1["stage"], s1["status"], s1["status_ja"], s1["decision"]) == (None, "not_decided", "未確定", None)
-    assert (s2["stage"], s2["status"], s2["status_ja"], s2["decision"]) == (None, "cancelled", "取消", "cancelled")
+    assert (s1["stage"], s1["status"], s1["status_ja"], s1["decision"]) == (None, "not_decided", "判定待ち", None)
+    assert (s2["stage"], s2["status"], s2["status_ja"], s2["decision"]) == (None, "cancelled", "取消し", "cancelled")
     assert cell(plan, 1, 2025)["entered"] == 0
 
 

@@ -164,3 +164,24 @@ def test_a_nomination_sheet_reads_each_row_with_its_slot_and_marks_unreadable_ro
     assert lines[5].slot is Slot.SELF and lines[5].department_code is None
     assert lines[8].problem is not None and lines[8].problem.code == "BAD_SLOT"
     assert lines[8].staff_id == "001004"
+
+
+def test_an_optional_email_column_gives_reminder_addresses_and_a_file_without_it_reads_as_before() -> None:
+    departments = parse_departments(
+        "所属コード,所属名,部局,連絡先メールアドレス\n0101,人事課,総務部,jinji@pref.example.jp\n0102,財政課,総務部,\n"
+        .encode("cp932")
+    )
+    assert departments.is_clean
+    assert [row.email for _, row in departments.rows] == ["jinji@pref.example.jp", None]
+    roster = parse_roster("職員番号,氏名,所属コード,E-mail\n001001,青森 太郎,0101,ｔａｒｏ@pref.example.jp\n".encode(),
+                          {"0101"})
+    assert dict(roster.rows)[2].email == "taro@pref.example.jp", "full-width typing is normalised"
+    without = parse_departments("所属コード,所属名,部局\n0101,人事課,総務部\n".encode())
+    assert dict(without.rows)[2].email is None
+
+
+def test_a_malformed_email_is_reported_without_repeating_the_address() -> None:
+    parsed = parse_roster("職員番号,氏名,所属コード,メールアドレス\n001001,青森 太郎,0101,taro at pref\n".encode(),
+                          {"0101"})
+    assert problem_codes_by_line(parsed) == {2: "BAD_EMAIL"}
+    assert all("taro" not in problem.message_ja + problem.message_en for problem in parsed.problems)

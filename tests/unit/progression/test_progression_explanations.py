@@ -31,7 +31,7 @@ def test_a_first_year_says_where_the_trainee_started_and_when_they_completed() -
     assert year is not None
     words = explain_year(year)
     assert words.ja.startswith("令和6年度に推薦を受け、DX推進員としてステージ1（業務効率化）から始めました。")
-    assert "2024年7月1日に修了しました" in words.ja
+    assert "令和6年7月1日に修了しました" in words.ja
     assert words.en.endswith("Completed stage 1 (business efficiency) on 2024-07-01.")
 
 
