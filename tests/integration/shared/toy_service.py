@@ -68,6 +68,7 @@ def main() -> None:
             os._exit(3)
 
         service._AmqpMessage.ack = die  # type: ignore[method-assign]
+        service._AmqpMessage.ack_through = die  # type: ignore[method-assign]  # a batch's one multi-ack
     settings = Settings()
     uvicorn.run(create_app(settings), host="127.0.0.1", port=int(os.environ["DX_TOY_PORT"]), log_level="warning")
 
