@@ -54,9 +54,12 @@ from dx_shared.settings import Settings
 
 log = get_logger(__name__)
 
-Handler = Callable[[asyncpg.Connection, CloudEvent, Any], Awaitable[None]]
-# Applies the fresh events of a batch (already in the inbox) in the caller's transaction, in order.
-BatchHandler = Callable[[asyncpg.Connection, Sequence["Fresh"]], Awaitable[None]]
+# Applies one event in the caller's transaction. A subscription without the inbox deduplicates in its own
+# record: its handler returns False for an event it had applied already.
+Handler = Callable[[asyncpg.Connection, CloudEvent, Any], Awaitable[bool | None]]
+# Applies the events of a batch in the caller's transaction: those not in the inbox, or, for a subscription
+# without the inbox, all of them, returning the ids it applied (the others were duplicates).
+BatchHandler = Callable[[asyncpg.Connection, Sequence["Fresh"]], Awaitable[set[str] | None]]
 
 
 class PermanentFailure(Exception):
@@ -75,6 +78,9 @@ class Subscription:
     # Set-based application of a whole batch; without it, `handler` is called per event in the batch's
     # transaction. Either way a failure of the batch falls back to one event per transaction.
     batch_handler: BatchHandler | None = None
+    # False: the service's own record of the events it applied deduplicates them (one record per event
+    # instead of two); its handlers then say which events were new.
+    inbox: bool = True
 
     def bindings(self) -> list[str]:
         return [*{model.routing_key() for model in self.events}, *self.routing_keys]
@@ -274,15 +280,18 @@ async def process(
     try:
         with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
             async with pool.acquire() as conn, conn.transaction():
-                fresh = await conn.fetchval(
-                    "INSERT INTO inbox (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-                    event.id,
-                    event.type,
-                )
-                if not fresh:
-                    return "duplicate", event, None
+                if subscription.inbox:
+                    fresh = await conn.fetchval(
+                        "INSERT INTO inbox (event_id, event_type) VALUES ($1, $2)"
+                        " ON CONFLICT DO NOTHING RETURNING true",
+                        event.id,
+                        event.type,
+                    )
+                    if not fresh:
+                        return "duplicate", event, None
                 try:
-                    await subscription.handler(conn, event, payload)
+                    if await subscription.handler(conn, event, payload) is False:
+                        return "duplicate", event, None
                 except PermanentFailure as exc:
                     raise _Rollback(str(exc)) from exc
                 except asyncpg.DataError as exc:
@@ -456,34 +465,42 @@ def _event_scope(event: CloudEvent, message: BatchMessage) -> Iterator[None]:
         context.reset(tokens)
 
 
-async def _apply_each(conn: asyncpg.Connection, subscription: Subscription, fresh: Sequence[Fresh]) -> None:
+async def _apply_each(conn: asyncpg.Connection, subscription: Subscription, fresh: Sequence[Fresh]) -> set[str]:
+    applied: set[str] = set()
     for item in fresh:
         with item.scope():
             try:
-                await subscription.handler(conn, item.event, item.payload)
+                if await subscription.handler(conn, item.event, item.payload) is not False:
+                    applied.add(item.event.id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 raise EventFailed(item, exc) from exc
+    return applied
 
 
 async def apply_batch(pool: asyncpg.Pool, subscription: Subscription, candidates: Sequence[Fresh]) -> set[str]:
     """One transaction: one inbox insert for the batch, then the batch handler on the events it had not
     seen. Returns the ids applied (the others were duplicates); raises what the handler raised."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::text[], $2::text[])"
-            " ON CONFLICT DO NOTHING RETURNING event_id",
-            [item.event.id for item in candidates],
-            [item.event.type for item in candidates],
-        )
-        applied = {row["event_id"] for row in rows}
-        fresh = [item for item in candidates if item.event.id in applied]
+        if subscription.inbox:
+            rows = await conn.fetch(
+                "INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::text[], $2::text[])"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                [item.event.id for item in candidates],
+                [item.event.type for item in candidates],
+            )
+            applied = {row["event_id"] for row in rows}
+            fresh = [item for item in candidates if item.event.id in applied]
+        else:
+            applied, fresh = {item.event.id for item in candidates}, list(candidates)
         if fresh:
             if subscription.batch_handler is not None:
-                await subscription.batch_handler(conn, fresh)
+                said = await subscription.batch_handler(conn, fresh)
             else:
-                await _apply_each(conn, subscription, fresh)
+                said = await _apply_each(conn, subscription, fresh)
+            if said is not None:
+                applied &= said
     return applied
 
 
