@@ -320,8 +320,12 @@ async def consume(
     subscription: Subscription,
     message: IncomingMessage,
     gates: Gates,
+    strikes: int = 0,
 ) -> None:
-    applied = await _apply_holding_through_outages(pool, settings, service, queue, subscription, message, gates)
+    """Applies one message (`strikes`: failures it already met while the dependency answered at once)."""
+    applied = await _apply_holding_through_outages(
+        pool, settings, service, queue, subscription, message, gates, strikes
+    )
     if applied is None:
         return
     outcome, event, reason = applied
@@ -367,9 +371,9 @@ async def _apply_holding_through_outages(
     subscription: Subscription,
     message: IncomingMessage,
     gates: Gates,
+    strikes: int = 0,
 ) -> tuple[str, CloudEvent | None, str | None] | None:
     """Applies the message, holding it through dependency outages; None when it went back to the queue."""
-    strikes = 0
     while True:
         await gates.database.wait_open()
         try:
@@ -523,7 +527,7 @@ async def consume_batch(
     subscription: Subscription,
     messages: Sequence[BatchMessage],
     gates: Gates,
-) -> None:
+) -> bool:
     """Applies the deliveries of one channel in one transaction and acks them with one multi-ack after the
     commit, with the outcomes `consume` gives one by one:
     - a message that is no event or comes from the wrong producer is dead-lettered before the transaction,
@@ -534,7 +538,9 @@ async def consume_batch(
       one event per transaction;
     - a dependency outage holds the whole batch at the gate, as it holds a single message.
 
-    The caller must have settled every earlier delivery of the channel (the multi-ack covers them)."""
+    The caller must have settled every earlier delivery of the channel (the multi-ack covers them).
+    Returns True when a delivery had to be left unacked (its dead-letter copy could not be made): the
+    caller must then close the channel, so that the broker takes it back before any later multi-ack."""
     candidates: list[Fresh] = []
     seen: set[str] = set()
     settled: list[BatchMessage] = []  # settled before the batch's transaction, acked with the batch
@@ -560,11 +566,29 @@ async def consume_batch(
         seen.add(event.id)
         candidates.append(Fresh(event, payload, message))
 
-    applied: set[str] | object | None = set()
+    applied: set[str] | object = set()
     while len(candidates) > 1:
         applied = await _apply_batch_holding_through_outages(
             pool, settings, service, queue, subscription, candidates, gates
         )
+        if isinstance(applied, _Isolate):
+            # Settled on its own before the rest, so the batch's multi-ack never covers it unsettled.
+            alone = applied.item
+            candidates = [item for item in candidates if item is not alone]
+            with alone.message.scope():
+                await consume(
+                    pool=pool,
+                    broker=broker,
+                    settings=settings,
+                    service=service,
+                    queue=queue,
+                    subscription=subscription,
+                    message=alone.message,
+                    gates=gates,
+                    strikes=1,
+                )
+            applied = set()
+            continue
         if not isinstance(applied, EventFailed):
             break
         culprit = applied.item
@@ -594,8 +618,8 @@ async def consume_batch(
         else:
             # Every delivery of the batch is settled now, and every earlier one of the channel was before it.
             await _settle(messages[-1].ack_through(), queue, messages[-1])
-        return
-    # The candidates are settled one by one below (or were handed back): ack only what is settled already.
+        return bool(held)
+    # The candidates are settled one by one below: ack now only what is settled already.
     await _ack_each(queue, [m for m in settled if _not_in(m, held)])
     if applied is _ONE_BY_ONE:
         if len(candidates) > 1:
@@ -612,6 +636,7 @@ async def consume_batch(
                     message=item.message,
                     gates=gates,
                 )
+    return bool(held)
 
 
 def _not_in(message: BatchMessage, held: Sequence[BatchMessage]) -> bool:
@@ -652,6 +677,13 @@ async def _ack_each(queue: str, messages: Sequence[BatchMessage]) -> None:
 _ONE_BY_ONE = object()
 
 
+@dataclass(frozen=True)
+class _Isolate:
+    """An event of the batch met a dependency's refusal while the dependency answers: it goes on alone."""
+
+    item: Fresh
+
+
 async def _apply_batch_holding_through_outages(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -660,11 +692,10 @@ async def _apply_batch_holding_through_outages(
     subscription: Subscription,
     candidates: Sequence[Fresh],
     gates: Gates,
-) -> set[str] | EventFailed | object | None:
+) -> set[str] | EventFailed | _Isolate | object:
     """The ids applied; the `EventFailed` of an event that failed on its own; `_ONE_BY_ONE` when the batch
-    must be applied one event at a time; None when the whole batch went back to the queue (a dependency
-    keeps failing while it answers at once)."""
-    strikes = 0
+    must be applied one event at a time (a failure that names no event, or a dependency's refusal while
+    it answers at once, which the one-event path retries boundedly per event)."""
     while True:
         await gates.database.wait_open()
         try:
@@ -688,14 +719,9 @@ async def _apply_batch_holding_through_outages(
             if dependency is Dependency.DATABASE and loses_connections(exc):
                 await pool.expire_connections()
             answered_at_once = await gates.of(dependency).hold()
-            verdict = after_dependency_failure(
-                strikes=strikes, answered_at_once=answered_at_once, max_strikes=settings.consumer_max_strikes
-            )
-            strikes = verdict.strikes
-            if not verdict.retry_in_process:
-                # Perhaps one event's own doing (a deadlock it always meets): let each event meet it alone.
-                return _ONE_BY_ONE
             if answered_at_once:
-                await asyncio.sleep(
-                    backoff_delay(strikes, base=settings.consumer_backoff_base, cap=settings.consumer_backoff_cap)
-                )
+                # The dependency is there (a deadlock, a serialization failure, a lock timeout): perhaps the
+                # event's own doing, so it goes on alone, this having been its first strike; without a
+                # named event, each event meets it alone with its own bounded retries.
+                return _Isolate(exc.item) if isinstance(exc, EventFailed) else _ONE_BY_ONE
+            # It was down and answers again: the same batch is applied again, having cost no delivery attempt.

@@ -178,13 +178,34 @@ class BatchConsumer:
         self._idle.set()
 
     async def start(self) -> None:
+        await self._open()
+        self._task = asyncio.create_task(self._run(), name=f"consume-{self._queue}")
+
+    async def _open(self) -> None:
         connection = self._broker._connection
         assert connection is not None, "the broker is connected first"
         self._channel = channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._settings.prefetch)
         self._amqp_queue = await channel.declare_queue(self._queue, passive=True)
-        self._task = asyncio.create_task(self._run(), name=f"consume-{self._queue}")
         self._tag = await self._amqp_queue.consume(self._on_delivery, no_ack=False)
+
+    async def _renew(self) -> None:
+        """Closes the channel, so the broker takes back every delivery left unsettled on it (a later
+        multi-ack must never cover one), and consumes again on a new channel."""
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+        while not self._deliveries.empty():  # deliveries of the closed channel: redelivered by the broker
+            self._deliveries.get_nowait().finish()
+        while True:
+            try:
+                await self._open()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer_reopen_failed", queue=self._queue, error=type(exc).__name__)
+                await asyncio.sleep(self._settings.broker_reconnect_interval)
 
     async def _on_delivery(self, raw: aio_pika.abc.AbstractIncomingMessage) -> None:
         self._deliveries.put_nowait(_AmqpMessage(raw, self._queue))
@@ -211,8 +232,9 @@ class BatchConsumer:
         while True:
             batch = await self._next_batch()
             self._idle.clear()
+            renew = False
             try:
-                await consume_batch(
+                renew = await consume_batch(
                     pool=self._app.state.pool,
                     broker=self._broker,
                     settings=self._settings,
@@ -227,10 +249,13 @@ class BatchConsumer:
             except Exception:
                 # Left unacked: the broker redelivers them when the channel closes (the inbox dedupes).
                 log.exception("batch_unsettled", queue=self._queue, size=len(batch))
+                renew = True
             finally:
                 for message in batch:
                     message.finish()
-                self._idle.set()
+            if renew:
+                await self._renew()
+            self._idle.set()
 
     async def stop(self) -> None:
         """Stops taking deliveries, lets the batch under way finish (at most the broker's graceful timeout),
