@@ -545,6 +545,7 @@ async def consume_batch(
     seen: set[str] = set()
     settled: list[BatchMessage] = []  # settled before the batch's transaction, acked with the batch
     held: list[BatchMessage] = []  # must stay unacked (a dead-letter copy could not be made)
+    alone: list[BatchMessage] = []  # settled on their own (a multi-ack must not name them: unknown tag)
     for message in messages:
         try:
             event = parse_event(message.body)
@@ -573,9 +574,10 @@ async def consume_batch(
         )
         if isinstance(applied, _Isolate):
             # Settled on its own before the rest, so the batch's multi-ack never covers it unsettled.
-            alone = applied.item
-            candidates = [item for item in candidates if item is not alone]
-            with alone.message.scope():
+            isolated = applied.item
+            candidates = [item for item in candidates if item is not isolated]
+            alone.append(isolated.message)
+            with isolated.message.scope():
                 await consume(
                     pool=pool,
                     broker=broker,
@@ -583,7 +585,7 @@ async def consume_batch(
                     service=service,
                     queue=queue,
                     subscription=subscription,
-                    message=alone.message,
+                    message=isolated.message,
                     gates=gates,
                     strikes=1,
                 )
@@ -593,6 +595,7 @@ async def consume_batch(
             break
         culprit = applied.item
         candidates = [item for item in candidates if item is not culprit]
+        alone.append(culprit.message)
         refusal = _permanent_reason(applied.cause)
         with culprit.message.scope():
             if refusal is not None:
@@ -615,10 +618,13 @@ async def consume_batch(
             EVENTS_CONSUMED.labels(service, queue, item.event.type, outcome).inc()
         if held:
             await _ack_each(queue, [m for m in [*settled, *(i.message for i in candidates)] if _not_in(m, held)])
-        else:
-            # Every delivery of the batch is settled now, and every earlier one of the channel was before it.
-            await _settle(messages[-1].ack_through(), queue, messages[-1])
-        return bool(held)
+            return True
+        # Every delivery of the batch is settled by this ack or was on its own, and every earlier delivery
+        # of the channel was before the batch: one multi-ack through the last one still outstanding.
+        outstanding = [message for message in messages if _not_in(message, alone)]
+        if outstanding:
+            await _settle(outstanding[-1].ack_through(), queue, outstanding[-1])
+        return False
     # The candidates are settled one by one below: ack now only what is settled already.
     await _ack_each(queue, [m for m in settled if _not_in(m, held)])
     if applied is _ONE_BY_ONE:
