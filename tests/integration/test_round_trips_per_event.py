@@ -121,6 +121,10 @@ async def test_progression_needs_at_most_five_round_trips_per_fact(settings: Set
         announced = await _count(
             pool_of(progression), "SELECT count(*) FROM decision_log WHERE event = 'StageCompleted'"
         )
+        port = progression.app.state.metrics_port  # type: ignore[attr-defined]
+        async with httpx.AsyncClient() as scraper:
+            exposed = (await scraper.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert 'dx_db_round_trips_total{service="progression"}' in exposed, "served with the other dx_ metrics"
     print(f"progression round trips per fact: warm-up {warm_up:.2f}, quiet {quiet:.2f}, deciding {deciding:.2f}")
     assert announced == PEOPLE, "the last burst completed stage 1 for everyone (it is the deciding case)"
     assert quiet <= 5, quiet
