@@ -184,9 +184,7 @@ class AuditMiddleware:
             return
         # A state of this request's own: a server may hand every request the same lifespan state dict, and
         # who asked must never carry over from one request to the next.
-        scope["state"] = {
-            key: value for key, value in (scope.get("state") or {}).items() if key not in _PER_REQUEST
-        }
+        scope["state"] = {key: value for key, value in (scope.get("state") or {}).items() if key not in _PER_REQUEST}
         status = 500
         started = False
         is_problem = False

@@ -61,7 +61,9 @@ class RoleMissing(Exception):
 
 
 def token_missing() -> TokenRefused:
-    return TokenRefused("TOKEN_MISSING", "An access token is required (Authorization: Bearer)", "アクセストークンが必要です")
+    return TokenRefused(
+        "TOKEN_MISSING", "An access token is required (Authorization: Bearer)", "アクセストークンが必要です"
+    )
 
 
 def _invalid(reason: str) -> TokenRefused:

@@ -117,7 +117,6 @@ def fiscal_year_has_ended(fiscal_year: int, now: datetime) -> bool:
     return to_jst(now) >= fiscal_year_end(fiscal_year)
 
 
-
 def reiwa_date_ja(day: date) -> str:
     """`令和6年6月3日` for 2024-06-03 (a calendar date; the first Reiwa year, 2019, is written 元年)."""
     year = day.year - REIWA_OFFSET

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -54,7 +54,12 @@ from dx_shared.settings import Settings
 
 log = get_logger(__name__)
 
-Handler = Callable[[asyncpg.Connection, CloudEvent, Any], Awaitable[None]]
+# Applies one event in the caller's transaction. A subscription without the inbox deduplicates in its own
+# record: its handler returns False for an event it had applied already.
+Handler = Callable[[asyncpg.Connection, CloudEvent, Any], Awaitable[bool | None]]
+# Applies the events of a batch in the caller's transaction: those not in the inbox, or, for a subscription
+# without the inbox, all of them, returning the ids it applied (the others were duplicates).
+BatchHandler = Callable[[asyncpg.Connection, Sequence["Fresh"]], Awaitable[set[str] | None]]
 
 
 class PermanentFailure(Exception):
@@ -70,6 +75,12 @@ class Subscription:
     handler: Handler
     description: str = ""
     routing_keys: tuple[str, ...] = field(default=())
+    # Set-based application of a whole batch; without it, `handler` is called per event in the batch's
+    # transaction. Either way a failure of the batch falls back to one event per transaction.
+    batch_handler: BatchHandler | None = None
+    # False: the service's own record of the events it applied deduplicates them (one record per event
+    # instead of two); its handlers then say which events were new.
+    inbox: bool = True
 
     def bindings(self) -> list[str]:
         return [*{model.routing_key() for model in self.events}, *self.routing_keys]
@@ -87,6 +98,16 @@ class IncomingMessage(Protocol):
     async def ack(self) -> None: ...
 
     async def reject(self, requeue: bool = False) -> None: ...
+
+
+class BatchMessage(IncomingMessage, Protocol):
+    """A delivery of a batch: also acks every delivery of its channel up to itself in one frame."""
+
+    async def ack_through(self) -> None: ...
+
+    def scope(self) -> contextlib.AbstractContextManager[object]:
+        """Makes the delivery's consumer span current (the trace the event's consequences continue)."""
+        ...
 
 
 Probe = Callable[[], Awaitable[None]]
@@ -259,15 +280,18 @@ async def process(
     try:
         with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
             async with pool.acquire() as conn, conn.transaction():
-                fresh = await conn.fetchval(
-                    "INSERT INTO inbox (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-                    event.id,
-                    event.type,
-                )
-                if not fresh:
-                    return "duplicate", event, None
+                if subscription.inbox:
+                    fresh = await conn.fetchval(
+                        "INSERT INTO inbox (event_id, event_type) VALUES ($1, $2)"
+                        " ON CONFLICT DO NOTHING RETURNING true",
+                        event.id,
+                        event.type,
+                    )
+                    if not fresh:
+                        return "duplicate", event, None
                 try:
-                    await subscription.handler(conn, event, payload)
+                    if await subscription.handler(conn, event, payload) is False:
+                        return "duplicate", event, None
                 except PermanentFailure as exc:
                     raise _Rollback(str(exc)) from exc
                 except asyncpg.DataError as exc:
@@ -296,36 +320,47 @@ async def consume(
     subscription: Subscription,
     message: IncomingMessage,
     gates: Gates,
+    strikes: int = 0,
 ) -> None:
-    applied = await _apply_holding_through_outages(pool, settings, service, queue, subscription, message, gates)
+    """Applies one message (`strikes`: failures it already met while the dependency answered at once)."""
+    applied = await _apply_holding_through_outages(
+        pool, settings, service, queue, subscription, message, gates, strikes
+    )
     if applied is None:
         return
     outcome, event, reason = applied
     event_type = event.type if event else "?"
     EVENTS_CONSUMED.labels(service, queue, event_type, outcome).inc()
     if outcome == "dead_lettered":
-        log.warning("event_dead_lettered", queue=queue, message_id=message.message_id, reason=(reason or "")[:300])
-        strikes = 0
-        while True:
-            try:
-                await dead_letter(broker, settings, queue, message, reason or "unprocessable")
-                break
-            except Exception as exc:
-                if unavailable_dependency(exc) is None:
-                    raise
-                log.warning("dead_letter_held", queue=queue, message_id=message.message_id, error=type(exc).__name__)
-                answered_at_once = await gates.broker.hold()
-                verdict = after_dependency_failure(
-                    strikes=strikes, answered_at_once=answered_at_once, max_strikes=settings.consumer_max_strikes
-                )
-                strikes = verdict.strikes
-                if not verdict.retry_in_process:
-                    raise  # left unacked: the broker redelivers it when the channel closes
-                if answered_at_once:
-                    await asyncio.sleep(backoff_delay(strikes, base=settings.consumer_backoff_base, cap=1.0))
+        await _dead_letter_holding(broker, settings, queue, message, reason, gates)
     else:
         log.debug("event_" + outcome, queue=queue, event_id=event.id if event else None)
     await _settle(message.ack(), queue, message)
+
+
+async def _dead_letter_holding(
+    broker: RabbitBroker, settings: Settings, queue: str, message: IncomingMessage, reason: str | None, gates: Gates
+) -> None:
+    """Copies the message to its DLQ, holding through broker outages; raises when it must stay unacked."""
+    log.warning("event_dead_lettered", queue=queue, message_id=message.message_id, reason=(reason or "")[:300])
+    strikes = 0
+    while True:
+        try:
+            await dead_letter(broker, settings, queue, message, reason or "unprocessable")
+            return
+        except Exception as exc:
+            if unavailable_dependency(exc) is None:
+                raise
+            log.warning("dead_letter_held", queue=queue, message_id=message.message_id, error=type(exc).__name__)
+            answered_at_once = await gates.broker.hold()
+            verdict = after_dependency_failure(
+                strikes=strikes, answered_at_once=answered_at_once, max_strikes=settings.consumer_max_strikes
+            )
+            strikes = verdict.strikes
+            if not verdict.retry_in_process:
+                raise  # left unacked: the broker redelivers it when the channel closes
+            if answered_at_once:
+                await asyncio.sleep(backoff_delay(strikes, base=settings.consumer_backoff_base, cap=1.0))
 
 
 async def _apply_holding_through_outages(
@@ -336,9 +371,9 @@ async def _apply_holding_through_outages(
     subscription: Subscription,
     message: IncomingMessage,
     gates: Gates,
+    strikes: int = 0,
 ) -> tuple[str, CloudEvent | None, str | None] | None:
     """Applies the message, holding it through dependency outages; None when it went back to the queue."""
-    strikes = 0
     while True:
         await gates.database.wait_open()
         try:
@@ -393,3 +428,306 @@ async def _settle(settling: Awaitable[None], queue: str, message: IncomingMessag
         if unavailable_dependency(exc) is not Dependency.BROKER:
             raise
         log.warning("event_settle_failed", queue=queue, message_id=message.message_id, error=type(exc).__name__)
+
+
+# ---- batches ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """An event of a batch that was not in the inbox: the batch handler applies it."""
+
+    event: CloudEvent
+    payload: Any
+    message: BatchMessage
+
+    def scope(self) -> contextlib.AbstractContextManager[None]:
+        """Binds the event's correlation id, its log fields and its consumer span while its effects are made."""
+        return _event_scope(self.event, self.message)
+
+
+class EventFailed(Exception):
+    """Raised by a batch handler that knows which event of the batch failed (`cause` is the failure): that
+    event alone is dead-lettered or retried, and the rest of the batch is applied again without it."""
+
+    def __init__(self, item: Fresh, cause: BaseException) -> None:
+        super().__init__(f"{item.event.id}: {type(cause).__name__}: {cause}")
+        self.item = item
+        self.cause = cause
+
+
+@contextlib.contextmanager
+def _event_scope(event: CloudEvent, message: BatchMessage) -> Iterator[None]:
+    tokens = context.bind(event.correlationid or event.id, event.id)
+    try:
+        with (
+            message.scope(),
+            structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type),
+        ):
+            yield
+    finally:
+        context.reset(tokens)
+
+
+async def _apply_each(conn: asyncpg.Connection, subscription: Subscription, fresh: Sequence[Fresh]) -> set[str]:
+    applied: set[str] = set()
+    for item in fresh:
+        with item.scope():
+            try:
+                if await subscription.handler(conn, item.event, item.payload) is not False:
+                    applied.add(item.event.id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise EventFailed(item, exc) from exc
+    return applied
+
+
+async def apply_batch(pool: asyncpg.Pool, subscription: Subscription, candidates: Sequence[Fresh]) -> set[str]:
+    """One transaction: one inbox insert for the batch, then the batch handler on the events it had not
+    seen. Returns the ids applied (the others were duplicates); raises what the handler raised."""
+    async with pool.acquire() as conn, conn.transaction():
+        if subscription.inbox:
+            rows = await conn.fetch(
+                "INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::text[], $2::text[])"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                [item.event.id for item in candidates],
+                [item.event.type for item in candidates],
+            )
+            applied = {row["event_id"] for row in rows}
+            fresh = [item for item in candidates if item.event.id in applied]
+        else:
+            applied, fresh = {item.event.id for item in candidates}, list(candidates)
+        if fresh:
+            if subscription.batch_handler is not None:
+                said = await subscription.batch_handler(conn, fresh)
+            else:
+                said = await _apply_each(conn, subscription, fresh)
+            if said is not None:
+                applied &= said
+    return applied
+
+
+def _permanent_reason(exc: BaseException) -> str | None:
+    if isinstance(exc, PermanentFailure):
+        return str(exc)
+    if isinstance(exc, asyncpg.DataError):
+        # PostgreSQL class 22: the event carries a value that can never be stored (e.g. NUL).
+        return f"unstorable value: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def consume_batch(
+    *,
+    pool: asyncpg.Pool,
+    broker: RabbitBroker,
+    settings: Settings,
+    service: str,
+    queue: str,
+    subscription: Subscription,
+    messages: Sequence[BatchMessage],
+    gates: Gates,
+) -> bool:
+    """Applies the deliveries of one channel in one transaction and acks them with one multi-ack after the
+    commit, with the outcomes `consume` gives one by one:
+    - a message that is no event or comes from the wrong producer is dead-lettered before the transaction,
+      one not for this subscription (or repeated within the batch) is acked and ignored;
+    - when an event of the batch fails and the handler names it (`EventFailed`), that event alone is
+      dead-lettered (a permanent failure) or rejected with requeue (a transient one, one delivery attempt as
+      before), and the rest is applied again without it; a failure that names no event makes the batch go
+      one event per transaction;
+    - a dependency outage holds the whole batch at the gate, as it holds a single message.
+
+    The caller must have settled every earlier delivery of the channel (the multi-ack covers them).
+    Returns True when a delivery had to be left unacked (its dead-letter copy could not be made): the
+    caller must then close the channel, so that the broker takes it back before any later multi-ack."""
+    candidates: list[Fresh] = []
+    seen: set[str] = set()
+    settled: list[BatchMessage] = []  # settled before the batch's transaction, acked with the batch
+    held: list[BatchMessage] = []  # must stay unacked (a dead-letter copy could not be made)
+    alone: list[BatchMessage] = []  # settled on their own (a multi-ack must not name them: unknown tag)
+    for message in messages:
+        try:
+            event = parse_event(message.body)
+            payload = event.payload()
+        except MalformedEvent as exc:
+            await _dead_letter_and_count(broker, settings, service, queue, message, None, str(exc), gates, held)
+            settled.append(message)
+            continue
+        mismatch = producer_mismatch(event, message.routing_key or "")
+        if mismatch is not None:
+            reason = f"producer mismatch: {mismatch}"
+            await _dead_letter_and_count(broker, settings, service, queue, message, event, reason, gates, held)
+            settled.append(message)
+            continue
+        if payload is None or not subscription.accepts(payload) or event.id in seen:
+            EVENTS_CONSUMED.labels(service, queue, event.type, "duplicate" if event.id in seen else "ignored").inc()
+            settled.append(message)
+            continue
+        seen.add(event.id)
+        candidates.append(Fresh(event, payload, message))
+
+    applied: set[str] | object = set()
+    while len(candidates) > 1:
+        applied = await _apply_batch_holding_through_outages(
+            pool, settings, service, queue, subscription, candidates, gates
+        )
+        if isinstance(applied, _Isolate):
+            # Settled on its own before the rest, so the batch's multi-ack never covers it unsettled.
+            isolated = applied.item
+            candidates = [item for item in candidates if item is not isolated]
+            alone.append(isolated.message)
+            with isolated.message.scope():
+                await consume(
+                    pool=pool,
+                    broker=broker,
+                    settings=settings,
+                    service=service,
+                    queue=queue,
+                    subscription=subscription,
+                    message=isolated.message,
+                    gates=gates,
+                    strikes=1,
+                )
+            applied = set()
+            continue
+        if not isinstance(applied, EventFailed):
+            break
+        culprit = applied.item
+        candidates = [item for item in candidates if item is not culprit]
+        alone.append(culprit.message)
+        refusal = _permanent_reason(applied.cause)
+        with culprit.message.scope():
+            if refusal is not None:
+                await _dead_letter_and_count(
+                    broker, settings, service, queue, culprit.message, culprit.event, refusal, gates, held
+                )
+                if all(culprit.message is not message for message in held):
+                    await _settle(culprit.message.ack(), queue, culprit.message)
+            else:
+                _count_retry(service, queue, culprit.message, applied.cause)
+                await _settle(culprit.message.reject(requeue=True), queue, culprit.message)
+        applied = set()
+    if len(candidates) == 1:
+        # Alone, the event takes the one-event path (a transient failure is met once per delivery).
+        applied = _ONE_BY_ONE
+
+    if isinstance(applied, set):
+        for item in candidates:
+            outcome = "processed" if item.event.id in applied else "duplicate"
+            EVENTS_CONSUMED.labels(service, queue, item.event.type, outcome).inc()
+        if held:
+            await _ack_each(queue, [m for m in [*settled, *(i.message for i in candidates)] if _not_in(m, held)])
+            return True
+        # Every delivery of the batch is settled by this ack or was on its own, and every earlier delivery
+        # of the channel was before the batch: one multi-ack through the last one still outstanding.
+        outstanding = [message for message in messages if _not_in(message, alone)]
+        if outstanding:
+            await _settle(outstanding[-1].ack_through(), queue, outstanding[-1])
+        return False
+    # The candidates are settled one by one below: ack now only what is settled already.
+    await _ack_each(queue, [m for m in settled if _not_in(m, held)])
+    if applied is _ONE_BY_ONE:
+        if len(candidates) > 1:
+            log.info("batch_applied_one_by_one", queue=queue, size=len(candidates))
+        for item in candidates:
+            with item.message.scope():
+                await consume(
+                    pool=pool,
+                    broker=broker,
+                    settings=settings,
+                    service=service,
+                    queue=queue,
+                    subscription=subscription,
+                    message=item.message,
+                    gates=gates,
+                )
+    return bool(held)
+
+
+def _not_in(message: BatchMessage, held: Sequence[BatchMessage]) -> bool:
+    return all(message is not other for other in held)
+
+
+def _count_retry(service: str, queue: str, message: IncomingMessage, exc: BaseException) -> None:
+    EVENTS_CONSUMED.labels(service, queue, "?", "retried").inc()
+    log.warning(
+        "event_retry", queue=queue, message_id=message.message_id, error=type(exc).__name__, message=str(exc)[:300]
+    )
+
+
+async def _dead_letter_and_count(
+    broker: RabbitBroker,
+    settings: Settings,
+    service: str,
+    queue: str,
+    message: BatchMessage,
+    event: CloudEvent | None,
+    reason: str,
+    gates: Gates,
+    held: list[BatchMessage],
+) -> None:
+    EVENTS_CONSUMED.labels(service, queue, event.type if event else "?", "dead_lettered").inc()
+    try:
+        await _dead_letter_holding(broker, settings, queue, message, reason, gates)
+    except Exception as exc:
+        log.warning("dead_letter_failed", queue=queue, message_id=message.message_id, error=type(exc).__name__)
+        held.append(message)
+
+
+async def _ack_each(queue: str, messages: Sequence[BatchMessage]) -> None:
+    for message in messages:
+        await _settle(message.ack(), queue, message)
+
+
+_ONE_BY_ONE = object()
+
+
+@dataclass(frozen=True)
+class _Isolate:
+    """An event of the batch met a dependency's refusal while the dependency answers: it goes on alone."""
+
+    item: Fresh
+
+
+async def _apply_batch_holding_through_outages(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    service: str,
+    queue: str,
+    subscription: Subscription,
+    candidates: Sequence[Fresh],
+    gates: Gates,
+) -> set[str] | EventFailed | _Isolate | object:
+    """The ids applied; the `EventFailed` of an event that failed on its own; `_ONE_BY_ONE` when the batch
+    must be applied one event at a time (a failure that names no event, or a dependency's refusal while
+    it answers at once, which the one-event path retries boundedly per event)."""
+    while True:
+        await gates.database.wait_open()
+        try:
+            return await apply_batch(pool, subscription, candidates)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            dependency = unavailable_dependency(exc)
+            if dependency is None:
+                log.info("batch_failed", queue=queue, size=len(candidates), error=type(exc).__name__)
+                return exc if isinstance(exc, EventFailed) else _ONE_BY_ONE
+            EVENTS_CONSUMED.labels(service, queue, "?", "held").inc(len(candidates))
+            log.warning(
+                "batch_held",
+                queue=queue,
+                size=len(candidates),
+                dependency=dependency.value,
+                error=type(exc).__name__,
+                message=str(exc)[:200],
+            )
+            if dependency is Dependency.DATABASE and loses_connections(exc):
+                await pool.expire_connections()
+            answered_at_once = await gates.of(dependency).hold()
+            if answered_at_once:
+                # The dependency is there (a deadlock, a serialization failure, a lock timeout): perhaps the
+                # event's own doing, so it goes on alone, this having been its first strike; without a
+                # named event, each event meets it alone with its own bounded retries.
+                return _Isolate(exc.item) if isinstance(exc, EventFailed) else _ONE_BY_ONE
+            # It was down and answers again: the same batch is applied again, having cost no delivery attempt.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import asyncpg
 
 from dx_shared.audit import AUDIT_SQL
 from dx_shared.logging import get_logger
+from dx_shared.metrics import DB_ROUND_TRIPS
 
 log = get_logger(__name__)
 
@@ -67,6 +69,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+def _counting_round_trips(service: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    """The pool's `init`: the codecs, and a query logger that counts every statement the connection sends
+    (`dx_db_round_trips_total{service}`; asyncpg calls it once per execute/fetch/executemany, BEGIN and
+    COMMIT included — an `executemany` is one pipelined exchange, counted once)."""
+    trips = DB_ROUND_TRIPS.labels(service)
+
+    def count(_record: object) -> None:
+        trips.inc()
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        conn.add_query_logger(count)
+
+    return init
+
+
 async def _reset_on_release(conn: asyncpg.Connection) -> None:
     # The services keep no session state (search_path is a server setting of the pool, locks are
     # transaction-scoped, LISTEN is held by the relay for the life of the service), so the full RESET ALL /
@@ -75,14 +93,17 @@ async def _reset_on_release(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def create_pool(database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10, service: str | None = None
+) -> asyncpg.Pool:
+    """A pool on `schema`; its statements count in `dx_db_round_trips_total{service}` (default: the schema)."""
     check_schema_name(schema)
     pool: asyncpg.Pool = await asyncpg.create_pool(
         database_url,
         min_size=min_size,
         max_size=max_size,
         server_settings={"search_path": f"{schema},public", "application_name": f"dx-{schema}"},
-        init=_init_connection,
+        init=_counting_round_trips(service or schema),
         reset=_reset_on_release,
     )
     return pool

@@ -29,3 +29,8 @@ WEBHOOK_ID_REUSED = Counter(
     "Webhook deliveries refused because an id seen before came with a different body",
     ["service", "id_kind"],
 )
+DB_ROUND_TRIPS = Counter(
+    "dx_db_round_trips_total",
+    "Statements a service's pool sent to PostgreSQL (each one is a round trip)",
+    ["service"],
+)

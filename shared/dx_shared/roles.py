@@ -70,4 +70,3 @@ class Caller:
         if self.role is Role.TRAINEE:
             return staff_id == self.staff_id
         return department_code is not None and department_code == self.department_code
-

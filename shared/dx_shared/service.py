@@ -9,6 +9,7 @@ development mode.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import aio_pika
 import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -36,7 +38,7 @@ from dx_shared.audit import AuditMiddleware, audit_router
 from dx_shared.auth import ClaimNames, TokenVerifier
 from dx_shared.bus import consumer_queue, declare_topology, events_exchange, new_broker, queue_name
 from dx_shared.clock import system_clock
-from dx_shared.consumer import Gates, Subscription, consume, new_gates
+from dx_shared.consumer import Gates, Subscription, consume_batch, new_gates
 from dx_shared.contracts import produced_by
 from dx_shared.database import create_pool, ensure_database, migrate
 from dx_shared.hardening import SecurityHeadersMiddleware, install_offline_docs, metrics_server
@@ -45,7 +47,7 @@ from dx_shared.metrics import HTTP_REQUESTS, OUTBOX_OLDEST_AGE
 from dx_shared.outbox import OutboxRelay, oldest_unpublished_age
 from dx_shared.problems import install_problem_handlers, problem_response
 from dx_shared.settings import Settings, get_settings
-from dx_shared.tracing import configure_tracing, instrument_http, shutdown_tracing
+from dx_shared.tracing import configure_tracing, consumer_span, instrument_http, shutdown_tracing, use_span
 from dx_shared.uploads import too_large
 
 log = get_logger(__name__)
@@ -89,13 +91,16 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def _register_subscribers(
-    app: FastAPI, broker: RabbitBroker, spec: ServiceSpec, settings: Settings
-) -> dict[str, list[str]]:
+def _register_subscribers(broker: RabbitBroker, spec: ServiceSpec, settings: Settings) -> dict[str, list[str]]:
+    """Describes the subscriptions on the (documentation-only) FastStream broker for the AsyncAPI document;
+    the consuming itself is `BatchConsumer`'s."""
     bindings: dict[str, list[str]] = {}
     for subscription in spec.subscriptions:
         name = settings.queue_prefix + queue_name(spec.name, subscription.purpose)
         bindings[name] = subscription.bindings()
+
+        async def on_message(message: RabbitMessage) -> None:  # never called: documentation only
+            raise NotImplementedError
 
         broker.subscriber(
             consumer_queue(settings, name),
@@ -104,40 +109,16 @@ def _register_subscribers(
             title=name,
             description=subscription.description
             or "Consumes: " + ", ".join(model.routing_key() for model in subscription.events),
-        )(_message_handler(app, broker, settings, spec.name, name, subscription))
+        )(on_message)
     return bindings
 
 
-def _message_handler(
-    app: FastAPI,
-    broker: RabbitBroker,
-    settings: Settings,
-    service: str,
-    queue: str,
-    subscription: Subscription,
-) -> Callable[[RabbitMessage], Awaitable[None]]:
-    async def on_message(message: RabbitMessage) -> None:
-        await consume(
-            pool=app.state.pool,
-            broker=broker,
-            settings=settings,
-            service=service,
-            queue=queue,
-            subscription=subscription,
-            message=_AmqpMessage(message),
-            gates=app.state.gates,
-        )
-
-    return on_message
-
-
 class _AmqpMessage:
-    """The FastStream message seen through the small interface the shared consumer needs."""
+    """An aio-pika delivery seen through the small interface the shared consumer needs."""
 
-    def __init__(self, message: RabbitMessage) -> None:
-        self._message = message
-        raw = message.raw_message
-        self.body: bytes = message.body
+    def __init__(self, raw: aio_pika.abc.AbstractIncomingMessage, queue: str) -> None:
+        self._raw = raw
+        self.body: bytes = raw.body
         self.headers: Any = raw.headers
         self.message_id: str | None = raw.message_id
         self.routing_key: str | None = raw.routing_key
@@ -147,12 +128,150 @@ class _AmqpMessage:
             original = self.headers.get("x-dx-original-routing-key")
             if isinstance(original, str | bytes):
                 self.routing_key = original.decode() if isinstance(original, bytes) else original
+        self._span = consumer_span(queue, raw.routing_key or "", self.message_id, self.headers)
 
     async def ack(self) -> None:
-        await self._message.ack()
+        await self._raw.ack()
+
+    async def ack_through(self) -> None:
+        await self._raw.ack(multiple=True)
 
     async def reject(self, requeue: bool = False) -> None:
-        await self._message.reject(requeue=requeue)
+        await self._raw.reject(requeue=requeue)
+
+    def scope(self) -> contextlib.AbstractContextManager[object]:
+        return use_span(self._span)
+
+    def finish(self) -> None:
+        self._span.end()
+
+
+class BatchConsumer:
+    """One queue's consumer: a channel of its own on the broker's connection with the prefetch set on it
+    (RabbitMQ applies a channel's `basic.qos` to the consumers started after it, and aio-pika's robust
+    channel sets it again after a reconnection), deliveries taken in batches of what has arrived (at most
+    `consumer_batch_size`, waiting at most `consumer_batch_wait_ms` for more) and applied by
+    `consume_batch`: one transaction and one multi-ack per batch. Batches of a channel run one after the
+    other, so a multi-ack never covers a delivery of another batch."""
+
+    def __init__(
+        self,
+        app: FastAPI,
+        broker: RabbitBroker,
+        settings: Settings,
+        service: str,
+        queue: str,
+        subscription: Subscription,
+    ) -> None:
+        self._app = app
+        self._broker = broker
+        self._settings = settings
+        self._service = service
+        self._queue = queue
+        self._subscription = subscription
+        self._deliveries: asyncio.Queue[_AmqpMessage] = asyncio.Queue()
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._amqp_queue: aio_pika.abc.AbstractQueue | None = None
+        self._tag: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def start(self) -> None:
+        await self._open()
+        self._task = asyncio.create_task(self._run(), name=f"consume-{self._queue}")
+
+    async def _open(self) -> None:
+        connection = self._broker._connection
+        assert connection is not None, "the broker is connected first"
+        self._channel = channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._settings.prefetch)
+        self._amqp_queue = await channel.declare_queue(self._queue, passive=True)
+        self._tag = await self._amqp_queue.consume(self._on_delivery, no_ack=False)
+
+    async def _renew(self) -> None:
+        """Closes the channel, so the broker takes back every delivery left unsettled on it (a later
+        multi-ack must never cover one), and consumes again on a new channel."""
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+        while not self._deliveries.empty():  # deliveries of the closed channel: redelivered by the broker
+            self._deliveries.get_nowait().finish()
+        while True:
+            try:
+                await self._open()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer_reopen_failed", queue=self._queue, error=type(exc).__name__)
+                await asyncio.sleep(self._settings.broker_reconnect_interval)
+
+    async def _on_delivery(self, raw: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self._deliveries.put_nowait(_AmqpMessage(raw, self._queue))
+
+    async def _next_batch(self) -> list[_AmqpMessage]:
+        batch = [await self._deliveries.get()]
+        size = min(self._settings.consumer_batch_size, self._settings.prefetch)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.consumer_batch_wait_ms / 1000
+        while len(batch) < size:
+            if not self._deliveries.empty():
+                batch.append(self._deliveries.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._deliveries.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            self._idle.clear()
+            renew = False
+            try:
+                renew = await consume_batch(
+                    pool=self._app.state.pool,
+                    broker=self._broker,
+                    settings=self._settings,
+                    service=self._service,
+                    queue=self._queue,
+                    subscription=self._subscription,
+                    messages=batch,
+                    gates=self._app.state.gates,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Left unacked: the broker redelivers them when the channel closes (the inbox dedupes).
+                log.exception("batch_unsettled", queue=self._queue, size=len(batch))
+                renew = True
+            finally:
+                for message in batch:
+                    message.finish()
+            if renew:
+                await self._renew()
+            self._idle.set()
+
+    async def stop(self) -> None:
+        """Stops taking deliveries, lets the batch under way finish (at most the broker's graceful timeout),
+        and closes the channel: what is left unacked goes back to the queue."""
+        if self._amqp_queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._amqp_queue.cancel(self._tag)
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), 10.0)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
 
 
 def _document_publishers(broker: RabbitBroker, spec: ServiceSpec, settings: Settings) -> None:
@@ -171,8 +290,11 @@ def _document_publishers(broker: RabbitBroker, spec: ServiceSpec, settings: Sett
 def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     broker = new_broker(settings, spec.name)
+    # Never connected: it holds the subscribers and publishers only for the AsyncAPI document.
+    documented = new_broker(settings, spec.name)
     gates: Gates = new_gates(settings, broker, spec.name)
     bindings: dict[str, list[str]] = {}
+    consumers: list[BatchConsumer] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -200,6 +322,11 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             await broker.connect()
             await declare_topology(broker, settings, bindings)
             await broker.start()
+            for subscription in spec.subscriptions:
+                name = settings.queue_prefix + queue_name(spec.name, subscription.purpose)
+                consumer = BatchConsumer(app, broker, settings, spec.name, name, subscription)
+                await consumer.start()
+                consumers.append(consumer)
             relay = OutboxRelay(pool=pool, broker=broker, settings=settings, service=spec.name)
             await relay.start()
             app.state.relay = relay
@@ -211,6 +338,8 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             for hook in spec.on_shutdown:
                 with contextlib.suppress(Exception):
                     await hook(app)
+            for consumer in consumers:
+                await consumer.stop()
             if relay is not None:
                 await relay.stop()
             with contextlib.suppress(Exception):
@@ -237,10 +366,10 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
     app.state.gates = gates
     app.state.relay = None
     app.state.service_name = spec.name
-    bindings.update(_register_subscribers(app, broker, spec, settings))
-    _document_publishers(broker, spec, settings)
+    bindings.update(_register_subscribers(documented, spec, settings))
+    _document_publishers(documented, spec, settings)
     app.state.asyncapi = AsyncAPI(
-        broker,
+        documented,
         title=f"dx-talent {spec.name} events",
         version=spec.version,
         description=f"Events produced and consumed by the {spec.name} service on the `{settings.exchange}` "

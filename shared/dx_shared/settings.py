@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     progression_amqp_url: str | None = None
     reporting_amqp_url: str | None = None
     pg_bin_dir: str | None = Field(None, description="where pg_dump/pg_restore are, when not on PATH (backups)")
-    demo_mode: bool = Field(False, description="the demo set-up of `./dx up`: the committed demo webhook secret is allowed")
+    demo_mode: bool = Field(
+        False, description="the demo set-up of `./dx up`: the committed demo webhook secret is allowed"
+    )
     webhook_secrets: str = Field("", description="whitespace-separated whsec_ secrets; required outside demo mode")
     exchange: str = "dx.events"
     dead_letter_exchange: str = "dx.dead-letter"
@@ -47,9 +49,17 @@ class Settings(BaseSettings):
         None, gt=0, description="delete a queue unused this long (throw-away test and benchmark queues only)"
     )
     quorum_initial_group_size: int | None = Field(
-        None, ge=1, description="replicas of each new quorum queue (3 on a 3-node cluster); unset = the broker's default"
+        None,
+        ge=1,
+        description="replicas of each new quorum queue (3 on a 3-node cluster); unset = the broker's default",
     )
-    prefetch: int = 16
+    prefetch: int = Field(16, ge=1, description="unacked deliveries a consumer holds (its channel's prefetch)")
+    consumer_batch_size: int = Field(
+        16, ge=1, description="most deliveries applied in one transaction (capped by the prefetch)"
+    )
+    consumer_batch_wait_ms: float = Field(
+        3.0, ge=0, description="how long a consumer waits for more deliveries before applying a batch"
+    )
     outbox_batch_size: int = 200
     outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
     outbox_retention_days: float = Field(7.0, description="published outbox rows are kept this long, then purged")
@@ -60,7 +70,9 @@ class Settings(BaseSettings):
     consumer_max_strikes: int = Field(
         10, ge=1, description="in-process retries of a message whose dependency failure recurs while it answers"
     )
-    broker_reconnect_interval: float = Field(0.5, gt=0, description="seconds between reconnection attempts to the broker")
+    broker_reconnect_interval: float = Field(
+        0.5, gt=0, description="seconds between reconnection attempts to the broker"
+    )
     outbox_max_attempts: int = Field(10, ge=1, description="failed publishes before an outbox row moves to outbox_dead")
     outbox_backoff_cap: float = Field(1.0, gt=0, description="longest pause (s) of the relay after a failure")
     outbox_max_age: float = Field(

@@ -1,7 +1,8 @@
 """OpenTelemetry: one trace per completion, from the webhook request to reporting's projection.
 
-- HTTP requests are traced by the FastAPI instrumentation, messages by FastStream's
-  `RabbitTelemetryMiddleware`, which carries the W3C trace context in the AMQP headers.
+- HTTP requests are traced by the FastAPI instrumentation; publishing by FastStream's
+  `RabbitTelemetryMiddleware`, which carries the W3C trace context in the AMQP headers, and consuming by
+  `consumer_span` (the consumers take their deliveries in batches, past FastStream), which continues it.
 - Events leave through the outbox, later and in another task, so the trace context of the request or
   handler that committed an event is stored with its outbox row (`traceparent`) and the relay publishes
   the row as a child of it (`outbox_parent`); the consumers' middleware continues the trace.
@@ -23,6 +24,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind
 
 TRACEPARENT = "traceparent"
 _UNTRACED_PATHS = "/healthz,/readyz,/metrics"
@@ -98,3 +100,29 @@ def current_trace_id() -> str | None:
     if not span_context.is_valid:
         return None
     return format(span_context.trace_id, "032x")
+
+
+def consumer_span(queue: str, routing_key: str, message_id: str | None, headers: Mapping[str, object] | None) -> Span:
+    """A CONSUMER span for one delivery, child of the trace context its headers carry (named and labelled
+    as FastStream's telemetry middleware names its `process` spans). Not current until `use_span`."""
+    carrier = {key: value for key, value in (headers or {}).items() if isinstance(value, str)}
+    return _consumer_tracer.start_span(
+        f"{queue} process",
+        context=propagate.extract(carrier),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation": "process",
+            "messaging.destination.name": queue,
+            "messaging.rabbitmq.destination.routing_key": routing_key,
+            "messaging.message.id": message_id or "",
+        },
+    )
+
+
+def use_span(span: Span) -> contextlib.AbstractContextManager[Span]:
+    """Makes `span` current without ending it (a delivery's span ends when the delivery is settled)."""
+    return trace.use_span(span, end_on_exit=False)
+
+
+_consumer_tracer = trace.get_tracer("dx_shared.consumer")

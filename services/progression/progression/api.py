@@ -111,7 +111,8 @@ class TraineeStandingView(BaseModel):
 
 
 @router.post(
-    "/fiscal-years/{fiscal_year}/close", dependencies=[requires_scope(Scope.FY_CLOSE)],
+    "/fiscal-years/{fiscal_year}/close",
+    dependencies=[requires_scope(Scope.FY_CLOSE)],
     status_code=201,
     response_model=FiscalYearClosedResponse,
     summary="Close a fiscal year (年度締め): its decisions become final, people still waiting repeat",
@@ -235,7 +236,8 @@ async def open_decisions(
 
 
 @router.get(
-    "/trainees/{staff_id}", dependencies=[requires_scope(Scope.PROGRESS_READ)],
+    "/trainees/{staff_id}",
+    dependencies=[requires_scope(Scope.PROGRESS_READ)],
     response_model=TraineeStandingView,
     summary="A trainee's stages year by year, each with its decision, evidence and explanation",
 )
@@ -271,7 +273,9 @@ def _standing_view(standing: PersonStanding, announced: dict[int, EmittedYear]) 
         finished=finished_by(standing, None),
         rule_version=standing.rule_version,
         years=[
-            _year_view(year, announced.get(year.fiscal_year), standing.rule_version, finished_by(standing, year.fiscal_year))
+            _year_view(
+                year, announced.get(year.fiscal_year), standing.rule_version, finished_by(standing, year.fiscal_year)
+            )
             for year in standing.years
         ],
         cancelled_years=[
@@ -297,9 +301,7 @@ def _standing_view(standing: PersonStanding, announced: dict[int, EmittedYear]) 
     )
 
 
-def _year_view(
-    year: YearStanding, announced: EmittedYear | None, rule_version: str, finished: bool
-) -> TraineeYearView:
+def _year_view(year: YearStanding, announced: EmittedYear | None, rule_version: str, finished: bool) -> TraineeYearView:
     completion = year.completion
     return TraineeYearView(
         fiscal_year=year.fiscal_year,

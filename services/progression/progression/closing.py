@@ -74,9 +74,7 @@ def may_close(
             f"{label}は{ends}に終了します。年度途中で締める場合は early_close: true と理由を指定してください",
         )
     if not by_dx_office:
-        raise EarlyCloseNotPermitted(
-            f"FY{fiscal_year} has not ended", f"{label}は終了していません"
-        )
+        raise EarlyCloseNotPermitted(f"FY{fiscal_year} has not ended", f"{label}は終了していません")
     if reason is None or not reason.strip():
         raise EarlyCloseReasonRequired(
             f"FY{fiscal_year} has not ended; an early close needs a reason",

@@ -334,18 +334,12 @@ def _stage_completion(
     revision cannot take the completion away: a revision published after t is not in force at t.
     """
     revisions = sorted(
-        (
-            revision
-            for revision in facts.curricula
-            if revision.fiscal_year == fiscal_year and revision.stage == stage
-        ),
+        (revision for revision in facts.curricula if revision.fiscal_year == fiscal_year and revision.stage == stage),
         key=lambda revision: (revision.revision, revision.event_id),
     )
     if not revisions:
         return None
-    in_year = sorted(
-        (c for c in counted if c.fiscal_year == fiscal_year), key=lambda c: (c.met_at, c.event_id)
-    )
+    in_year = sorted((c for c in counted if c.fiscal_year == fiscal_year), key=lambda c: (c.met_at, c.event_id))
     moments = sorted(
         {c.met_at for c in in_year} | {r.published_at for r in revisions[1:] if r.published_at is not None}
     )
@@ -604,9 +598,7 @@ def _announce_year(
                 decision_id=current.event_id,
             )
         )
-        current = replace(
-            current, completion_event_id=completion_id, completed_at=year.completion.completed_at
-        )
+        current = replace(current, completion_event_id=completion_id, completed_at=year.completion.completed_at)
     return decisions, current
 
 

@@ -3,11 +3,14 @@
 Translate → lock → store the fact → load the person's full fact set → `decide` → `reconcile` with what
 was already announced → save the announcement record and enqueue the difference in the outbox, all in
 the consuming transaction (which also holds the inbox row), so a fact and its consequences commit
-together or not at all.
+together or not at all. The consumer hands over its deliveries in batches: the facts of a batch are
+stored and their people re-decided with a few set-based statements (`record_person_facts`).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +18,7 @@ import asyncpg
 
 from dx_shared import contracts as c
 from dx_shared.calendar import NaiveDateTimeError, to_jst
-from dx_shared.consumer import PermanentFailure, Subscription
+from dx_shared.consumer import EventFailed, Fresh, PermanentFailure, Subscription
 from dx_shared.envelope import CloudEvent, deterministic_id, new_event
 from dx_shared.logging import get_logger
 from dx_shared.outbox import enqueue, enqueue_many
@@ -31,7 +34,7 @@ from progression.domain import (
     decide,
     reconcile,
 )
-from progression.repository import PostgresProgressionStore, ProgressionStore
+from progression.repository import Announcement, NewPersonFact, PostgresProgressionStore, ProgressionStore
 
 log = get_logger(__name__)
 
@@ -42,15 +45,55 @@ log = get_logger(__name__)
 async def record_person_fact(
     store: ProgressionStore, conn: asyncpg.Connection, staff_id: str, fact: Nomination | Withdrawal | Completion
 ) -> None:
-    await store.lock_for_person_facts()
-    await store.lock_person(staff_id)
-    if isinstance(fact, Nomination):
-        await store.add_nomination(staff_id, fact)
-    elif isinstance(fact, Withdrawal):
-        await store.add_withdrawal(staff_id, fact)
-    else:
-        await store.add_completion(staff_id, fact)
-    await redecide(store, conn, staff_id)
+    await record_person_facts(store, conn, [(NewPersonFact(staff_id, fact), contextlib.nullcontext)])
+
+
+Scope = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+async def record_person_facts(
+    store: ProgressionStore, conn: asyncpg.Connection, facts: Sequence[tuple[NewPersonFact, Scope]]
+) -> int:
+    """Stores the facts of a batch and re-decides each person they concern once, from all their facts.
+
+    A handful of statements whatever the batch holds: lock the people (in staff-id order), store the
+    facts, load the people's facts and announcements, save what changed; then the outbox rows per person.
+    Deciding a person once after several of their facts is deciding them after those facts arrived
+    together, which P8 makes the same outcome. `Scope` makes current the event (its correlation id, its
+    trace) whose consequences are being made: a person's announcements continue their last fact's trace.
+    """
+    people = sorted({new.staff_id for new, _ in facts})
+    last_scope = {new.staff_id: scope for new, scope in facts}
+    await store.lock_people(people)
+    await store.add_person_facts([new for new, _ in facts])
+    states = await store.states_of(people)
+    announcements: list[tuple[Announcement, list[CloudEvent], Scope]] = []
+    for staff_id in people:
+        state = states[staff_id]
+        with last_scope[staff_id]():
+            result = reconcile(decide(state.facts), state.announced)
+            if not result.decisions:
+                continue
+            events = [decision_event(decision) for decision in result.decisions]
+        announcement = Announcement(
+            staff_id,
+            tuple(result.changed_years(state.announced)),
+            tuple(result.decisions),
+            {event.id: event.data for event in events},
+        )
+        announcements.append((announcement, events, last_scope[staff_id]))
+    if not announcements:
+        return 0
+    await store.save_announcements([announcement for announcement, _, _ in announcements])
+    for announcement, events, scope in announcements:
+        with scope():
+            await enqueue_many(conn, events)
+            log.info(
+                "decisions_announced",
+                staff_id=announcement.staff_id,
+                decisions=[f"{d.event.value}:{d.fiscal_year}:{d.stage}" for d in announcement.decisions],
+            )
+    return sum(len(events) for _, events, _ in announcements)
 
 
 async def record_curriculum(store: ProgressionStore, conn: asyncpg.Connection, revision: CurriculumRevision) -> int:
@@ -199,24 +242,57 @@ def _curriculum(event: CloudEvent, payload: c.CurriculumPublished) -> Curriculum
     )
 
 
+def _person_fact(event: CloudEvent, payload: c.EventPayload) -> NewPersonFact | None:
+    """The person's fact an event brings (raises `PermanentFailure` for one that can never be placed)."""
+    if isinstance(payload, c.TraineeNominated):
+        return NewPersonFact(payload.staff_id, _nomination(event, payload), payload.department_code)
+    if isinstance(payload, c.NominationWithdrawn):
+        return NewPersonFact(payload.staff_id, _withdrawal(event, payload))
+    if isinstance(payload, c.SessionCompleted):
+        return NewPersonFact(payload.staff_id, _completion(event, payload))
+    if isinstance(payload, c.CompletionWaived):
+        return NewPersonFact(payload.staff_id, _waiver(event, payload))
+    return None
+
+
 async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.EventPayload) -> None:
     store = PostgresProgressionStore(conn)
     if isinstance(payload, c.CurriculumPublished):
         await record_curriculum(store, conn, _curriculum(event, payload))
-    elif isinstance(payload, c.TraineeNominated):
-        await record_person_fact(store, conn, payload.staff_id, _nomination(event, payload))
-        await store.note_nominating_department(event.id, payload.department_code)
-    elif isinstance(payload, c.NominationWithdrawn):
-        await record_person_fact(store, conn, payload.staff_id, _withdrawal(event, payload))
-    elif isinstance(payload, c.SessionCompleted):
-        await record_person_fact(store, conn, payload.staff_id, _completion(event, payload))
-    elif isinstance(payload, c.CompletionWaived):
-        await record_person_fact(store, conn, payload.staff_id, _waiver(event, payload))
+        return
+    fact = _person_fact(event, payload)
+    if fact is not None:
+        await record_person_facts(store, conn, [(fact, contextlib.nullcontext)])
+
+
+async def handle_batch(conn: asyncpg.Connection, fresh: Sequence[Fresh]) -> None:
+    """A batch of facts in the consumer's one transaction: person facts all together; a batch that also
+    brings a curriculum (rare) takes the shared-facts lock exclusively first and goes event by event."""
+    if any(isinstance(item.payload, c.CurriculumPublished) for item in fresh):
+        await PostgresProgressionStore(conn).lock_for_shared_facts()
+        for item in fresh:
+            with item.scope():
+                try:
+                    await handle(conn, item.event, item.payload)
+                except Exception as exc:
+                    raise EventFailed(item, exc) from exc
+        return
+    facts: list[tuple[NewPersonFact, Scope]] = []
+    for item in fresh:
+        try:
+            fact = _person_fact(item.event, item.payload)
+        except PermanentFailure as exc:
+            raise EventFailed(item, exc) from exc
+        if fact is not None:
+            facts.append((fact, item.scope))
+    if facts:
+        await record_person_facts(PostgresProgressionStore(conn), conn, facts)
 
 
 subscription = Subscription(
     purpose="facts",
     events=[c.TraineeNominated, c.NominationWithdrawn, c.CurriculumPublished, c.SessionCompleted, c.CompletionWaived],
     handler=handle,
+    batch_handler=handle_batch,
     description="The facts the stage rules decide from: nominations, withdrawals, curricula, completions, waivers.",
 )

@@ -12,7 +12,7 @@ loaded with COPY into the event log and the projection rows, and the counters re
 Each report is then timed as the API runs it (median of repeated runs).
 
 `--consume-only` feeds the same 10,000 events, one transaction each, through the shared consumer's
-`process` (inbox row, event log, projections) with as many concurrent workers as the service has
+`process` (the event log, which deduplicates, and the projections) with as many concurrent workers as the service has
 messages in flight (`DX_PREFETCH`, bounded by `DX_POOL_MAX_SIZE`), and prints the events per second,
 once per worker count given, each on a fresh database.
 """

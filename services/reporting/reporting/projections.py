@@ -6,9 +6,11 @@ The same code serves the live consumer and the rebuild; each function is transla
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from dx_shared import contracts as c
@@ -53,6 +55,132 @@ async def project(store: ProjectionStore, event: CloudEvent, payload: c.EventPay
     if apply is not None:
         await apply(store, event, payload)
     await store.finish_event(payload.routing_key(), event.time, received_at)
+
+
+Scope = Callable[[], AbstractContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Logged:
+    """An event of a batch, logged as received, to project; `scope` makes it current while it is."""
+
+    event: CloudEvent
+    payload: c.EventPayload
+    received_at: datetime
+    scope: Scope
+
+
+async def project_batch(store: ProjectionStore, items: Sequence[Logged]) -> None:
+    """Projects a batch of logged events with the same outcome as `project` one after the other.
+
+    The projections do not depend on the order events arrive in (they must not: the services publish
+    independently), so a batch is projected by kind: the decisions and completions, most of the traffic,
+    with a few set-based statements for the whole batch (lock every row touched in key order, read,
+    change each in the batch's order with the pure functions, write back), any other event on its own;
+    then every tally change and stream counter in one statement.
+    """
+    decisions = [item for item in items if type(item.payload) in _DECISIONS]
+    completions = [item for item in items if type(item.payload) in _COMPLETIONS]
+    for item in items:
+        if type(item.payload) in _DECISIONS or type(item.payload) in _COMPLETIONS:
+            continue
+        apply = _APPLY.get(type(item.payload))
+        if apply is not None:
+            with item.scope():
+                await apply(store, item.event, item.payload)
+    if completions:
+        await _record_completions(store, completions)
+    if decisions:
+        await _change_trainee_years(store, decisions)
+    await store.finish_events(
+        [(item.payload.routing_key(), item.event.time, item.received_at) for item in items]
+    )
+
+
+def _trainee_year_change(event: CloudEvent, payload: Any) -> tuple[tuple[str, int], Callable[[TraineeYear], TraineeYear]]:
+    """The trainee-year a decision event changes, and how (what `_stage_advanced` and the others do)."""
+    key = (payload.staff_id, payload.fiscal_year)
+    if isinstance(payload, c.StageCompleted):
+        completion = StageCompletion(payload.stage, payload.completed_at, payload.decision)
+        return key, lambda year: with_completion(year, completion)
+    if isinstance(payload, c.StageAdvanced):
+        decision = Decision("advanced", payload.to_stage, payload.from_stage, event.time, event.id, payload.corrects)
+    elif isinstance(payload, c.StageRepeated):
+        decision = Decision("repeated", payload.stage, None, event.time, event.id, payload.corrects)
+    elif isinstance(payload, c.EnrollmentCancelled):
+        decision = Decision("cancelled", payload.stage, None, event.time, event.id, payload.corrects)
+    else:
+        decision = Decision("retracted", payload.stage or 0, None, event.time, event.id, payload.retracts)
+    return key, lambda year: with_decision(year, decision)
+
+
+async def _change_trainee_years(store: ProjectionStore, items: Sequence[Logged]) -> None:
+    """`_change_trainee_year` for every decision event of a batch: lock, read, change in order, write."""
+    changes = [_trainee_year_change(item.event, item.payload) for item in items]
+    keys = sorted({key for key, _ in changes})
+    before = await store.lock_trainee_years(keys)
+    nominations = await store.nominations_of_trainee_years(keys)
+    current = dict(before)
+    for key, change in changes:
+        year = current[key]
+        after = with_department(change(year), trainee_department(nominations[key]))
+        if after != year:
+            store.apply_tallies(tally_difference(trainee_year_contributions(year), trainee_year_contributions(after)))
+            current[key] = after
+    changed = [current[key] for key in keys if current[key] != before[key]]
+    if changed:
+        await store.save_trainee_years(changed)
+
+
+def _completion_change(item: Logged) -> tuple[dict[str, Any], Callable[[Attendance], Attendance]]:
+    event, payload = item.event, item.payload
+    if isinstance(payload, c.SessionCompleted):
+        return _session_completion_record(payload), _one_more_completion
+    assert isinstance(payload, c.CompletionWaived)
+    return _waiver_record(event, payload), _one_more_waiver
+
+
+async def _record_completions(store: ProjectionStore, items: Sequence[Logged]) -> None:
+    """`_record_completion` for every completion and waiver of a batch, with the same outcome."""
+    records = [(item, *_completion_change(item)) for item in items]
+    await store.lock_for_completions(
+        (record["session_id"] for _, record, _ in records), (record["fiscal_year"] for _, record, _ in records)
+    )
+    contexts = await store.add_completion_records([record for _, record, _ in records])
+    fresh = []
+    for item, record, add in records:
+        context = contexts.pop(record["record_id"], None)  # a record id twice in a batch counts once
+        if context is not None:
+            fresh.append((item, record, add, context))
+    if not fresh:
+        return
+    for item, record, _, context in fresh:
+        if context.closed_at is not None and is_late(record["recorded_at"], context.closed_at):
+            with item.scope():
+                await store.add_late_completion(record, context.closed_at)
+    attendances = await store.lock_attendances(
+        [(record["session_id"], record["staff_id"], record["fiscal_year"]) for _, record, _, _ in fresh]
+    )
+    current = {key: attendance for key, (attendance, _) in attendances.items()}
+    shifts = []
+    for item, record, add, context in fresh:
+        key = (record["session_id"], record["staff_id"])
+        before = current[key]
+        after = add(before)
+        current[key] = after
+        store.apply_tallies(tally_difference(attendance_contributions(before), attendance_contributions(after)))
+        if after.met and not before.met:
+            shift = baseline_session_shift(context.audience)
+            if shift != (0, 0):
+                shifts.append((item, attendances[key][1], record["staff_id"], shift))
+    await store.save_attendances([current[key] for key in sorted(current) if current[key] != attendances[key][0]])
+    for item, fiscal_year, staff_id, shift in shifts:
+        with item.scope():
+            await _change_baseline_people(store, fiscal_year, [staff_id], partial(_shifted, shift=shift))
+
+
+def _shifted(person: BaselinePerson, shift: tuple[int, int]) -> BaselinePerson:
+    return with_sessions_shifted(person, shift)
 
 
 # ---- trainee-years -----------------------------------------------------------------------------
@@ -242,32 +370,36 @@ async def _record_completion(
             )
 
 
+def _session_completion_record(payload: c.SessionCompleted) -> dict[str, Any]:
+    return {
+        "record_id": payload.completion_id, "kind": "completion", "session_id": payload.session_id,
+        "staff_id": payload.staff_id, "fiscal_year": payload.fiscal_year, "method": payload.method.value,
+        "source": payload.source.value, "occurred_at": payload.occurred_at, "recorded_at": payload.recorded_at,
+    }
+
+
+def _waiver_record(event: CloudEvent, payload: c.CompletionWaived) -> dict[str, Any]:
+    return {
+        "record_id": payload.waiver_id, "kind": "waiver", "session_id": payload.session_id,
+        "staff_id": payload.staff_id, "fiscal_year": payload.fiscal_year, "method": None,
+        "source": "waiver", "occurred_at": None, "recorded_at": payload.recorded_at or event.time,
+    }
+
+
+def _one_more_completion(attendance: Attendance) -> Attendance:
+    return Attendance(attendance.session_id, attendance.staff_id, attendance.completions + 1, attendance.waivers)
+
+
+def _one_more_waiver(attendance: Attendance) -> Attendance:
+    return Attendance(attendance.session_id, attendance.staff_id, attendance.completions, attendance.waivers + 1)
+
+
 async def _session_completed(store: ProjectionStore, event: CloudEvent, payload: c.SessionCompleted) -> None:
-    await _record_completion(
-        store,
-        {
-            "record_id": payload.completion_id, "kind": "completion", "session_id": payload.session_id,
-            "staff_id": payload.staff_id, "fiscal_year": payload.fiscal_year, "method": payload.method.value,
-            "source": payload.source.value, "occurred_at": payload.occurred_at, "recorded_at": payload.recorded_at,
-        },
-        lambda attendance: Attendance(
-            attendance.session_id, attendance.staff_id, attendance.completions + 1, attendance.waivers
-        ),
-    )
+    await _record_completion(store, _session_completion_record(payload), _one_more_completion)
 
 
 async def _completion_waived(store: ProjectionStore, event: CloudEvent, payload: c.CompletionWaived) -> None:
-    await _record_completion(
-        store,
-        {
-            "record_id": payload.waiver_id, "kind": "waiver", "session_id": payload.session_id,
-            "staff_id": payload.staff_id, "fiscal_year": payload.fiscal_year, "method": None,
-            "source": "waiver", "occurred_at": None, "recorded_at": payload.recorded_at or event.time,
-        },
-        lambda attendance: Attendance(
-            attendance.session_id, attendance.staff_id, attendance.completions, attendance.waivers + 1
-        ),
-    )
+    await _record_completion(store, _waiver_record(event, payload), _one_more_waiver)
 
 
 async def _curriculum_published(
@@ -318,3 +450,8 @@ _APPLY: dict[type[c.EventPayload], Apply] = {
     c.DecisionRetracted: _decision_retracted,
     c.FiscalYearClosed: _fiscal_year_closed,
 }
+
+_DECISIONS: frozenset[type[c.EventPayload]] = frozenset(
+    {c.StageAdvanced, c.StageRepeated, c.StageCompleted, c.EnrollmentCancelled, c.DecisionRetracted}
+)
+_COMPLETIONS: frozenset[type[c.EventPayload]] = frozenset({c.SessionCompleted, c.CompletionWaived})

@@ -78,7 +78,7 @@ def _tally_key(key: TallyKey) -> tuple[Any, ...]:
 
 
 def _finish_event_statement() -> str:
-    """Every tally change of an event and its stream's counter, in one statement.
+    """Every tally change of an event (or a batch of them) and their streams' counters, in one statement.
 
     Tally rows are shared by many events (a year's stage, a session), so they are written last and
     locked only until the commit; each table's rows are written in key order. The stream counter is
@@ -101,8 +101,10 @@ def _finish_event_statement() -> str:
     return (
         "WITH " + ",\n".join(parts) + "\n"
         "INSERT INTO stream_health (routing_key, shard, events, last_event_time, last_received_at) "
-        f"VALUES (${stream}, pg_backend_pid() % {STREAM_SHARDS}, 1, ${stream + 1}, ${stream + 2}) "
-        "ON CONFLICT (routing_key, shard) DO UPDATE SET events = stream_health.events + 1, "
+        f"SELECT routing_key, pg_backend_pid() % {STREAM_SHARDS}, events, last_event_time, last_received_at "
+        f"FROM unnest(${stream}::text[], ${stream + 1}::int[], ${stream + 2}::timestamptz[], "
+        f"${stream + 3}::timestamptz[]) AS s (routing_key, events, last_event_time, last_received_at) "
+        "ON CONFLICT (routing_key, shard) DO UPDATE SET events = stream_health.events + EXCLUDED.events, "
         "last_event_time = GREATEST(stream_health.last_event_time, EXCLUDED.last_event_time), "
         "last_received_at = GREATEST(stream_health.last_received_at, EXCLUDED.last_received_at)"
     )
@@ -196,25 +198,53 @@ class ProjectionStore:
         return bool(fresh)
 
     async def log_event(self, event: CloudEvent, routing_key: str) -> datetime | None:
-        """Stores the consumed event as received and marks it projected; None when it is a duplicate."""
-        received_at: datetime | None = await self.conn.fetchval(
-            """WITH logged AS (
-                 INSERT INTO event_log (event_id, event_type, routing_key, event_time, body)
-                 VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (event_id) DO NOTHING
-                 RETURNING event_id, received_at),
-               projected AS (INSERT INTO projected_event (event_id) SELECT event_id FROM logged)
-               SELECT received_at FROM logged""",
-            event.id, event.type, routing_key, event.time, json.loads(event.model_dump_json(exclude_none=True)),
+        """Stores the consumed event as received; None when it is a duplicate.
+
+        The event log is the live service's one record of the events it applied (it deduplicates them, and
+        `reporting.rebuild` replays it); `projected_event` is the rebuild's own record in the fresh schema.
+        """
+        return (await self.log_events([(event, routing_key)])).get(event.id)
+
+    async def log_events(self, events: Sequence[tuple[CloudEvent, str]]) -> dict[str, datetime]:
+        """`log_event` for a batch in one statement, in order: the received time of each event not yet logged."""
+        rows = await self.conn.fetch(
+            """INSERT INTO event_log (event_id, event_type, routing_key, event_time, body)
+               SELECT event_id, event_type, routing_key, event_time, body::jsonb
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) WITH ORDINALITY
+                 AS e (event_id, event_type, routing_key, event_time, body, position)
+               ORDER BY position
+               ON CONFLICT (event_id) DO NOTHING RETURNING event_id, received_at""",
+            [event.id for event, _ in events],
+            [event.type for event, _ in events],
+            [routing_key for _, routing_key in events],
+            [event.time for event, _ in events],
+            [event.model_dump_json(exclude_none=True) for event, _ in events],
         )
-        return received_at
+        return {row["event_id"]: row["received_at"] for row in rows}
 
     def apply_tallies(self, difference: Mapping[TallyKey, int]) -> None:
         """Adds to the event's tally changes, written together by `finish_event`."""
         self._pending_tallies.update(difference)
 
     async def finish_event(self, routing_key: str, event_time: datetime, received_at: datetime) -> None:
+        await self.finish_events([(routing_key, event_time, received_at)])
+
+    async def finish_events(self, events: Sequence[tuple[str, datetime, datetime]]) -> None:
+        """Writes the pending tally changes and counts (routing key, event time, received at) per stream."""
         pending, self._pending_tallies = self._pending_tallies, Counter()
-        await self.conn.execute(_FINISH_EVENT, *_tally_arguments(pending), routing_key, event_time, received_at)
+        streams: dict[str, tuple[int, datetime, datetime]] = {}
+        for routing_key, event_time, received_at in events:
+            count, latest, received = streams.get(routing_key, (0, event_time, received_at))
+            streams[routing_key] = (count + 1, max(latest, event_time), max(received, received_at))
+        keys = sorted(streams)
+        await self.conn.execute(
+            _FINISH_EVENT,
+            *_tally_arguments(pending),
+            keys,
+            [streams[key][0] for key in keys],
+            [streams[key][1] for key in keys],
+            [streams[key][2] for key in keys],
+        )
 
     # -- trainee-years and nominations
 
@@ -240,6 +270,60 @@ class ProjectionStore:
             year.completed_stage, year.completed_at, year.department_code,
             [_decision_fact(known) for known in year.decisions],
             [_completion_fact(known) for known in year.completions],
+        )
+
+    async def lock_trainee_years(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], TraineeYear]:
+        """`lock_trainee_year` of several trainee-years in one statement, in key order."""
+        ordered = sorted(set(keys))
+        rows = await self.conn.fetch(
+            """INSERT INTO trainee_year (staff_id, fiscal_year)
+               SELECT staff_id, fiscal_year FROM unnest($1::text[], $2::integer[]) WITH ORDINALITY
+                 AS k (staff_id, fiscal_year, position) ORDER BY position
+               ON CONFLICT (staff_id, fiscal_year) DO UPDATE SET staff_id = EXCLUDED.staff_id RETURNING *""",
+            [staff_id for staff_id, _ in ordered], [year for _, year in ordered],
+        )
+        return {(row["staff_id"], row["fiscal_year"]): _trainee_year(row) for row in rows}
+
+    async def nominations_of_trainee_years(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[Nomination]]:
+        """`nominations_of` several trainee-years in one statement."""
+        rows = await self.conn.fetch(
+            """SELECT n.* FROM nomination n
+               JOIN unnest($1::text[], $2::integer[]) AS k (staff_id, fiscal_year)
+                 ON n.staff_id = k.staff_id AND n.fiscal_year = k.fiscal_year""",
+            [staff_id for staff_id, _ in keys], [year for _, year in keys],
+        )
+        found: dict[tuple[str, int], list[Nomination]] = {key: [] for key in keys}
+        for row in rows:
+            found[(row["staff_id"], row["fiscal_year"])].append(_nomination(row))
+        return found
+
+    async def save_trainee_years(self, years: Sequence[TraineeYear]) -> None:
+        """`save_trainee_year` of several trainee-years in one statement."""
+        await self.conn.execute(
+            """UPDATE trainee_year t SET decision_kind = y.decision_kind, stage = y.stage, from_stage = y.from_stage,
+                 decided_at = y.decided_at, decision_event_id = y.decision_event_id,
+                 completed_stage = y.completed_stage, completed_at = y.completed_at,
+                 department_code = y.department_code, decisions = y.decisions::jsonb,
+                 completions = y.completions::jsonb
+               FROM unnest($1::text[], $2::integer[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[],
+                           $7::text[], $8::integer[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+                 AS y (staff_id, fiscal_year, decision_kind, stage, from_stage, decided_at, decision_event_id,
+                       completed_stage, completed_at, department_code, decisions, completions)
+               WHERE t.staff_id = y.staff_id AND t.fiscal_year = y.fiscal_year""",
+            [year.staff_id for year in years],
+            [year.fiscal_year for year in years],
+            [year.decision.kind if year.decision else None for year in years],
+            [year.stage for year in years],
+            [year.decision.from_stage if year.decision else None for year in years],
+            [year.decision.decided_at if year.decision else None for year in years],
+            [year.decision.event_id if year.decision else None for year in years],
+            [year.completed_stage for year in years],
+            [year.completed_at for year in years],
+            [year.department_code for year in years],
+            [json.dumps([_decision_fact(known) for known in year.decisions]) for year in years],
+            [json.dumps([_completion_fact(known) for known in year.completions]) for year in years],
         )
 
     async def lock_nomination(self, nomination_id: str, staff_id: str, fiscal_year: int) -> Nomination:
@@ -379,6 +463,75 @@ class ProjectionStore:
         await self.conn.execute(
             "UPDATE attendance SET completions = $3, waivers = $4 WHERE session_id = $1 AND staff_id = $2",
             attendance.session_id, attendance.staff_id, attendance.completions, attendance.waivers,
+        )
+
+    async def lock_for_completions(self, session_ids: Iterable[str], fiscal_years: Iterable[int]) -> None:
+        """`lock_for_completion` of a batch of completions in one statement: every session's lock, then
+        every year's shared closure lock, each in key order."""
+        await self.conn.execute(
+            """SELECT count(*) FROM (
+                 SELECT pg_advisory_xact_lock(hashtextextended('session:' || s, 0)) FROM unnest($1::text[]) AS s
+                 UNION ALL
+                 SELECT pg_advisory_xact_lock_shared(hashtextextended('closure:' || y, 0))
+                 FROM unnest($2::text[]) AS y) AS held""",
+            sorted(set(session_ids)), sorted({str(year) for year in fiscal_years}),
+        )
+
+    async def add_completion_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, CompletionContext]:
+        """`add_completion_record` of a batch in one statement: the context of each record new here."""
+        rows = await self.conn.fetch(
+            """WITH added AS (
+                 INSERT INTO completion_record (record_id, kind, session_id, staff_id, fiscal_year, method, source,
+                   occurred_at, recorded_at)
+                 SELECT record_id, kind, session_id, staff_id, fiscal_year, method, source, occurred_at, recorded_at
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::text[], $7::text[],
+                             $8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY
+                   AS r (record_id, kind, session_id, staff_id, fiscal_year, method, source, occurred_at,
+                         recorded_at, position)
+                 ORDER BY position
+                 ON CONFLICT DO NOTHING RETURNING record_id, session_id, fiscal_year)
+               SELECT a.record_id,
+                      (SELECT closed_at FROM fiscal_year_closure c WHERE c.fiscal_year = a.fiscal_year) AS closed_at,
+                      (SELECT audience FROM session s WHERE s.session_id = a.session_id) AS audience
+               FROM added a""",
+            [r["record_id"] for r in records], [r["kind"] for r in records], [r["session_id"] for r in records],
+            [r["staff_id"] for r in records], [r["fiscal_year"] for r in records],
+            [r.get("method") for r in records], [r.get("source") for r in records],
+            [r.get("occurred_at") for r in records], [r.get("recorded_at") for r in records],
+        )
+        return {row["record_id"]: CompletionContext(row["closed_at"], row["audience"]) for row in rows}
+
+    async def lock_attendances(
+        self, keys: Sequence[tuple[str, str, int]]
+    ) -> dict[tuple[str, str], tuple[Attendance, int]]:
+        """`lock_attendance` of several (session, person, year) in one statement, in key order."""
+        first: dict[tuple[str, str], int] = {}
+        for session_id, staff_id, fiscal_year in keys:
+            first.setdefault((session_id, staff_id), fiscal_year)
+        ordered = sorted(first)
+        rows = await self.conn.fetch(
+            """INSERT INTO attendance (session_id, staff_id, fiscal_year)
+               SELECT session_id, staff_id, fiscal_year FROM unnest($1::text[], $2::text[], $3::integer[])
+                 WITH ORDINALITY AS k (session_id, staff_id, fiscal_year, position) ORDER BY position
+               ON CONFLICT (session_id, staff_id) DO UPDATE SET session_id = EXCLUDED.session_id RETURNING *""",
+            [key[0] for key in ordered], [key[1] for key in ordered], [first[key] for key in ordered],
+        )
+        return {
+            (row["session_id"], row["staff_id"]): (
+                Attendance(row["session_id"], row["staff_id"], row["completions"], row["waivers"]),
+                row["fiscal_year"],
+            )
+            for row in rows
+        }
+
+    async def save_attendances(self, attendances: Sequence[Attendance]) -> None:
+        await self.conn.execute(
+            """UPDATE attendance a SET completions = n.completions, waivers = n.waivers
+               FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[])
+                 AS n (session_id, staff_id, completions, waivers)
+               WHERE a.session_id = n.session_id AND a.staff_id = n.staff_id""",
+            [a.session_id for a in attendances], [a.staff_id for a in attendances],
+            [a.completions for a in attendances], [a.waivers for a in attendances],
         )
 
     async def attendees_of(self, session_id: str) -> dict[int, list[str]]:

@@ -27,9 +27,11 @@ OUTAGE_SECONDS = 12.0
 
 
 async def _inbox_count(settings: Settings, schema: str) -> int:
+    """The events the service recorded as consumed: its inbox, or reporting's event log (its one record)."""
+    table = "event_log" if schema == "reporting" else "inbox"
     conn = await asyncpg.connect(settings.database_url)
     try:
-        return int(await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox"))
+        return int(await conn.fetchval(f"SELECT count(*) FROM {schema}.{table}"))
     finally:
         await conn.close()
 

@@ -2,12 +2,13 @@
 
 It consumes TraineeNominated and records one row in `effects` per event. `FAILURES[staff_id] = n`
 makes the handler fail transiently n times for that staff id, after writing its effect; the staff id `poison` is refused
-permanently. Run as a process (`python -m tests.integration.shared.toy_service`) with
+permanently; `GATE` holds S-WAIT… staff ids. Run as a process (`python -m tests.integration.shared.toy_service`) with
 `DX_TOY_DIE_BEFORE_ACK=1`, it commits the first event and then dies before acknowledging it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -28,6 +29,8 @@ MIGRATIONS = Path(__file__).parent / "toy_migrations"
 FAILURES: dict[str, int] = {}
 # staff id → how many attempts met a deadlock (a staff id starting with S-DEADLOCK always does)
 DEADLOCKS: dict[str, int] = {}
+# While set and not yet open, the handler waits here for a staff id starting with S-WAIT (in-process tests).
+GATE: asyncio.Event | None = None
 
 
 class TransientTrouble(RuntimeError):
@@ -40,6 +43,8 @@ async def handle(conn: asyncpg.Connection, event: CloudEvent, payload: c.Trainee
     if payload.staff_id.startswith("S-DEADLOCK"):
         DEADLOCKS[payload.staff_id] = DEADLOCKS.get(payload.staff_id, 0) + 1
         raise asyncpg.DeadlockDetectedError("deadlock detected")
+    if GATE is not None and payload.staff_id.startswith("S-WAIT"):
+        await GATE.wait()
     await conn.execute("INSERT INTO effects (event_id, staff_id) VALUES ($1, $2)", event.id, payload.staff_id)
     if FAILURES.get(payload.staff_id, 0) > 0:
         FAILURES[payload.staff_id] -= 1
@@ -68,6 +73,7 @@ def main() -> None:
             os._exit(3)
 
         service._AmqpMessage.ack = die  # type: ignore[method-assign]
+        service._AmqpMessage.ack_through = die  # type: ignore[method-assign]  # a batch's one multi-ack
     settings = Settings()
     uvicorn.run(create_app(settings), host="127.0.0.1", port=int(os.environ["DX_TOY_PORT"]), log_level="warning")
 
