@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
@@ -88,20 +89,20 @@ class _Held:
     since: float
 
 
-# The immediate publishers running in this process, by the schema (service) whose outbox they publish.
+# The immediate publishers running in this process, by `<database>/<schema>` of the outbox they publish.
 _immediate: dict[str, ImmediatePublisher] = {}
 
 
 def _owners() -> tuple[list[str], list[str]]:
-    ready = [(schema, publisher.token) for schema, publisher in _immediate.items() if publisher.ready]
-    return [schema for schema, _ in ready], [token for _, token in ready]
+    ready = [(outbox, publisher.token) for outbox, publisher in _immediate.items() if publisher.ready]
+    return [outbox for outbox, _ in ready], [token for _, token in ready]
 
 
 # The NOTIFY payload: `<token>:<seq>,<seq>…` when a publisher of this process holds the rows, else ''
 # (any relay's loop then takes them, as before there was an immediate path).
 _NOTIFY_PAYLOAD = (
-    "COALESCE((SELECT owner.token || ':' FROM unnest($6::text[], $7::text[]) AS owner(schema, token)"
-    " WHERE owner.schema = current_schema()), '')"
+    "COALESCE((SELECT owner.token || ':' FROM unnest($6::text[], $7::text[]) AS owner(outbox, token)"
+    " WHERE owner.outbox = current_database() || '/' || current_schema()), '')"
 )
 
 
@@ -112,7 +113,7 @@ async def enqueue(conn: asyncpg.Connection, event: CloudEvent) -> None:
     rows = await conn.fetch(
         "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id, traceparent)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING seq)"
-        f" SELECT seq, current_schema() AS schema, pg_notify('dx_outbox_' || current_schema(),"
+        f" SELECT seq, current_database() || '/' || current_schema() AS outbox, pg_notify('dx_outbox_' || current_schema(),"
         f" CASE WHEN {_NOTIFY_PAYLOAD} = '' THEN '' ELSE {_NOTIFY_PAYLOAD} || seq END) FROM added",
         event.id,
         _routing_key_of(event),
@@ -122,7 +123,7 @@ async def enqueue(conn: asyncpg.Connection, event: CloudEvent) -> None:
         schemas,
         tokens,
     )
-    _hold(rows, [(row["seq"], event) for row in rows], traceparent)
+    _hold(rows, [(row["seq"], event) for row in rows], traceparent, schemas)
 
 
 async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
@@ -137,7 +138,8 @@ async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> No
         " ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id),"
         f" told AS (SELECT pg_notify('dx_outbox_' || current_schema(), CASE WHEN {_NOTIFY_PAYLOAD} = '' THEN ''"
         f" ELSE {_NOTIFY_PAYLOAD} || string_agg(seq::text, ',') END) FROM added HAVING count(*) > 0)"
-        " SELECT seq, event_id, current_schema() AS schema, (SELECT count(*) FROM told) AS told FROM added",
+        " SELECT seq, event_id, current_database() || '/' || current_schema() AS outbox, (SELECT count(*) FROM told)"
+        " AS told FROM added",
         [event.id for event in events],
         [_routing_key_of(event) for event in events],
         [event.to_bytes() for event in events],
@@ -147,15 +149,17 @@ async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> No
         tokens,
     )
     by_id = {event.id: event for event in events}
-    _hold(rows, [(row["seq"], by_id[row["event_id"]]) for row in rows], traceparent)
+    _hold(rows, [(row["seq"], by_id[row["event_id"]]) for row in rows], traceparent, schemas)
 
 
-def _hold(rows: list[asyncpg.Record], added: list[tuple[int, CloudEvent]], traceparent: str | None) -> None:
-    """Gives the rows just added to this process's publisher of their schema, if one runs and was named."""
-    if not rows:
+def _hold(
+    rows: list[asyncpg.Record], added: list[tuple[int, CloudEvent]], traceparent: str | None, named: list[str]
+) -> None:
+    """Gives the rows just added to this process's publisher of their outbox, if the NOTIFY named it."""
+    if not rows or rows[0]["outbox"] not in named:
         return
-    publisher = _immediate.get(rows[0]["schema"])
-    if publisher is None or not publisher.ready:
+    publisher = _immediate.get(rows[0]["outbox"])
+    if publisher is None:
         return
     now = time.monotonic()
     for seq, event in added:
@@ -191,6 +195,9 @@ class ImmediatePublisher:
         self._service = service
         self._hand_back = hand_back
         self.token = uuid.uuid4().hex[:16]
+        database_url = getattr(settings, f"{service}_database_url", None) or settings.database_url
+        database = urlsplit(database_url).path.lstrip("/") or "postgres"
+        self._outbox = f"{database}/{service}"
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -222,13 +229,13 @@ class ImmediatePublisher:
         return [*self._held, *self._in_flight]
 
     async def start(self) -> None:
-        _immediate.setdefault(self._service, self)
+        _immediate.setdefault(self._outbox, self)
         self._marking = asyncio.create_task(self._mark_published(), name=f"outbox-mark-{self._service}")
         self._connecting = asyncio.create_task(self._connect(), name=f"outbox-connect-{self._service}")
 
     async def stop(self) -> None:
-        if _immediate.get(self._service) is self:
-            del _immediate[self._service]
+        if _immediate.get(self._outbox) is self:
+            del _immediate[self._outbox]
         for task in (self._connecting, self._renewing, *self._tasks):
             if task is not None:
                 task.cancel()
@@ -530,6 +537,8 @@ class OutboxRelay:
         next_purge = 0.0
         while True:
             wait = self._settings.outbox_poll_interval
+            # Cleared before the pass, not after: a NOTIFY heard during the pass must start the next one.
+            self._wake.clear()
             min_age = 0.0 if self._urgent or self.immediate is None else _IMMEDIATE_GRACE
             self._urgent = False
             try:
@@ -549,7 +558,6 @@ class OutboxRelay:
                 log.warning("outbox_publish_failed", error=type(exc).__name__, message=str(exc)[:200])
                 wait = backoff_delay(failures, base=0.1, cap=self._settings.outbox_backoff_cap)
                 self._urgent = True
-            self._wake.clear()
             # Polls even while LISTEN is lost; a NOTIFY or a reconnection of the listener wakes it earlier.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
