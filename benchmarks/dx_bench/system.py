@@ -5,6 +5,7 @@ and is safe to call at any point of the start (or twice).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -122,6 +123,10 @@ class ThrowawaySystem:
             self.database_created = True
         finally:
             await admin.close()
+        # The rest waits on other processes: in a thread, so the caller's progress line keeps moving.
+        await asyncio.to_thread(self._start_processes, pool_max_size)
+
+    def _start_processes(self, pool_max_size: int) -> None:
         _rabbitmqctl("add_vhost", self.vhost)
         self.vhost_created = True
         user = urlsplit(self.amqp_url.split()[0]).username or "guest"
@@ -254,8 +259,6 @@ class ThrowawaySystem:
 
 def _drop_database(admin_database_url: str, database: str) -> None:
     # Runs outside any event loop (after Ctrl-C the benchmark's loop is gone): a short one of its own.
-    import asyncio
-
     async def drop() -> None:
         admin = await asyncpg.connect(admin_database_url)
         try:

@@ -109,7 +109,8 @@ _NOTIFY_PAYLOAD = (
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent) -> None:
     """Adds the event to the outbox of the schema on the connection's search_path (the service's own)."""
     traceparent = current_traceparent()
-    schemas, tokens = _owners()
+    outboxes, tokens = _owners()
+    body = event.to_bytes()
     rows = await conn.fetch(
         "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id, traceparent)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING seq)"
@@ -117,20 +118,21 @@ async def enqueue(conn: asyncpg.Connection, event: CloudEvent) -> None:
         f" CASE WHEN {_NOTIFY_PAYLOAD} = '' THEN '' ELSE {_NOTIFY_PAYLOAD} || seq END) FROM added",
         event.id,
         _routing_key_of(event),
-        event.to_bytes(),
+        body,
         event.correlationid,
         traceparent,
-        schemas,
+        outboxes,
         tokens,
     )
-    _hold(rows, [(row["seq"], event) for row in rows], traceparent, schemas)
+    _hold(rows, [(row["seq"], event, body) for row in rows], traceparent, outboxes)
 
 
 async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
     if not events:
         return
     traceparent = current_traceparent()
-    schemas, tokens = _owners() if len(events) <= _MAX_NOTIFIED_ROWS else ([], [])
+    outboxes, tokens = _owners() if len(events) <= _MAX_NOTIFIED_ROWS else ([], [])
+    bodies = [event.to_bytes() for event in events]
     rows = await conn.fetch(
         "WITH added AS (INSERT INTO outbox (event_id, routing_key, body, correlation_id, traceparent)"
         " SELECT event_id, routing_key, body, correlation_id, $5"
@@ -142,18 +144,18 @@ async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> No
         " AS told FROM added",
         [event.id for event in events],
         [_routing_key_of(event) for event in events],
-        [event.to_bytes() for event in events],
+        bodies,
         [event.correlationid for event in events],
         traceparent,
-        schemas,
+        outboxes,
         tokens,
     )
-    by_id = {event.id: event for event in events}
-    _hold(rows, [(row["seq"], by_id[row["event_id"]]) for row in rows], traceparent, schemas)
+    by_id = {event.id: (event, body) for event, body in zip(events, bodies, strict=True)}
+    _hold(rows, [(row["seq"], *by_id[row["event_id"]]) for row in rows], traceparent, outboxes)
 
 
 def _hold(
-    rows: list[asyncpg.Record], added: list[tuple[int, CloudEvent]], traceparent: str | None, named: list[str]
+    rows: list[asyncpg.Record], added: list[tuple[int, CloudEvent, bytes]], traceparent: str | None, named: list[str]
 ) -> None:
     """Gives the rows just added to this process's publisher of their outbox, if the NOTIFY named it."""
     if not rows or rows[0]["outbox"] not in named:
@@ -162,10 +164,8 @@ def _hold(
     if publisher is None:
         return
     now = time.monotonic()
-    for seq, event in added:
-        publisher.hold(
-            seq, _Held(event.id, _routing_key_of(event), event.to_bytes(), event.correlationid, traceparent, now)
-        )
+    for seq, event, body in added:
+        publisher.hold(seq, _Held(event.id, _routing_key_of(event), body, event.correlationid, traceparent, now))
 
 
 class _Unpublishable(ValueError):
