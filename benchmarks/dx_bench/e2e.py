@@ -88,6 +88,8 @@ class Progress:
         text = f"{self.phase}: {time.monotonic() - self.started:6.1f} s"
         if self.deliveries is not None:
             text += f"  sent {self.deliveries.sent}  2xx {self.deliveries.accepted}  visible {self.visible}"
+        elif self.visible:
+            text += f"  {self.visible} so far"
         return text
 
     def show(self, final: bool = False) -> None:
@@ -561,6 +563,13 @@ def parser() -> argparse.ArgumentParser:
         " from +11 (default 9700 or DX_BENCH_PORT_BASE)",
     )
     parser.add_argument("--pool-max-size", type=int, default=10, help="DX_POOL_MAX_SIZE of each service")
+    parser.add_argument(
+        "--service-setting",
+        action="append",
+        default=[],
+        metavar="DX_NAME=VALUE",
+        help="a setting for the four services, e.g. DX_OUTBOX_PUBLISH_IMMEDIATELY=false to compare (repeatable)",
+    )
     return parser
 
 
@@ -592,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         admin_database_url=os.environ.get("DX_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         amqp_url=os.environ.get("DX_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
         ports=Ports(arguments.port_base),
+        service_settings=dict(setting.split("=", 1) for setting in arguments.service_setting),
     )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     print(

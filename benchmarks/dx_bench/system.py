@@ -85,6 +85,7 @@ class ThrowawaySystem:
     database_created: bool = False
     vhost_created: bool = False
     token: str = ""
+    service_settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def database(self) -> str:
@@ -190,6 +191,7 @@ class ThrowawaySystem:
                 "DX_POOL_MAX_SIZE": str(pool_max_size),
             }
         )
+        environment.update(self.service_settings)
         for service in SERVICES:
             environment[f"DX_{service.upper()}_PORT"] = str(self.ports.http(service))
             environment[f"DX_{service.upper()}_URL"] = self.url(service)
