@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import io
 import os
@@ -420,7 +421,7 @@ def _stalls(accepted_at: Sequence[float], seen: Sequence[tuple[float, int]], bas
     still_since: float | None = None
     last = -1
     for moment, count in seen:
-        outstanding = sum(1 for accepted in ordered if accepted <= moment) > count - base
+        outstanding = bisect.bisect_right(ordered, moment) > count - base
         if count != last or not outstanding:
             if still_since is not None:
                 stretch = moment - still_since
