@@ -100,6 +100,7 @@ async def test_the_end_to_end_benchmark_prints_every_figure_and_removes_what_it_
         "50 % (",
         "plan report",
         "trainee report",
+        "plan report polled every",
         "load average at end",
     ):
         assert figure in out, f"{figure!r} missing from:\n{out}"
