@@ -25,7 +25,8 @@ import httpx
 
 from dx_shared.client_credentials import client_token
 from dx_shared.settings import Settings
-from dx_tools import idp as local_idp
+from dx_tools.idp import DEFAULT_AUDIENCE, IDP_DIR, client_secret, ensure_node_modules, write_users
+from dx_tools.idp import wait as wait_for_issuer
 
 SERVICES = ("nomination", "training", "progression", "reporting")
 # Not a production secret: it signs the benchmark's own webhook deliveries to its own throw-away service.
@@ -133,9 +134,9 @@ class ThrowawaySystem:
         user = urlsplit(self.amqp_url.split()[0]).username or "guest"
         _rabbitmqctl("set_permissions", "-p", self.vhost, user, ".*", ".*", ".*")
         self._start_idp()
-        local_idp.wait(self.issuer, timeout=60)
+        wait_for_issuer(self.issuer, timeout=60)
         self.token = client_token(
-            Settings(oidc_issuer=self.issuer), client_id=CLIENT_ID, secret=local_idp.client_secret(CLIENT_ID)
+            Settings(oidc_issuer=self.issuer), client_id=CLIENT_ID, secret=client_secret(CLIENT_ID)
         )
         environment = self._service_environment(pool_max_size)
         for service in SERVICES:
@@ -159,12 +160,12 @@ class ThrowawaySystem:
         self._wait_ready()
 
     def _start_idp(self) -> None:
-        local_idp.ensure_node_modules()
+        ensure_node_modules()
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not installed (apt-get install nodejs); the identity provider needs it")
         users = self.workdir / "users.json"
-        local_idp.write_users(users)
+        write_users(users)
         environment = {
             **os.environ,
             "DX_IDP_ISSUER": self.issuer,
@@ -175,7 +176,7 @@ class ThrowawaySystem:
         }
         environment.pop("DX_IDP_TEST_MODE", None)
         environment.pop("DX_IDP_TEST_PASSWORD", None)
-        self._spawn("idp", [node, str(local_idp.IDP_DIR / "server.js")], environment, cwd=local_idp.IDP_DIR)
+        self._spawn("idp", [node, str(IDP_DIR / "server.js")], environment, cwd=IDP_DIR)
 
     def _service_environment(self, pool_max_size: int) -> dict[str, str]:
         # Nothing of the caller's DX_ settings may pull a service to another database, broker or port.
@@ -186,7 +187,7 @@ class ThrowawaySystem:
                 "DX_AMQP_URL": self.bus_url,
                 "DX_WEBHOOK_SECRETS": WEBHOOK_SECRET,
                 "DX_OIDC_ISSUER": self.issuer,
-                "DX_OIDC_AUDIENCE": local_idp.DEFAULT_AUDIENCE,
+                "DX_OIDC_AUDIENCE": DEFAULT_AUDIENCE,
                 "DX_LOG_LEVEL": "WARNING",
                 "DX_POOL_MAX_SIZE": str(pool_max_size),
             }
