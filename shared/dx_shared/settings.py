@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     )
     outbox_batch_size: int = 200
     outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
+    outbox_publish_immediately: bool = Field(
+        True, description="publish each committed outbox row at once on the relay's own channel; the loop is the fallback"
+    )
     outbox_retention_days: float = Field(7.0, description="published outbox rows are kept this long, then purged")
     consumer_backoff_base: float = Field(
         0.2, gt=0, description="first back-off (s) while a consumer waits for the database or the broker"

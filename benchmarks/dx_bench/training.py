@@ -1,6 +1,6 @@
 """Benchmark: e-learning webhook completions accepted per second against the real database.
 
-    uv run python -m training.bench [--deliveries 3000] [--concurrency 32] [--client sockets|httpx] [--workers 1]
+    uv run python -m dx_bench training [--deliveries 3000] [--concurrency 32] [--client sockets|httpx] [--workers 1]
 
 Starts the training service with uvicorn (one process unless `--workers`) on a throwaway database
 `dx_bench_<random>` on 127.0.0.1 and a throwaway exchange and queue names on the local RabbitMQ, schedules
@@ -312,15 +312,17 @@ async def _remove_bus_names(throwaway: Throwaway) -> None:
             await channel.exchange_delete(exchange)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m dx_bench training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
         "--client", choices=["sockets", "httpx"], default="sockets", help="how the load is sent (see the module doc)"
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each with its own relay)")
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     asyncio.run(run(arguments.deliveries, arguments.concurrency, arguments.client, arguments.workers))
 
 

@@ -1,8 +1,8 @@
 """How long the plan and department reports take after 10,000 and after 1,000,000 consumed events,
 and how many events a second the consumer applies.
 
-    uv run python -m reporting.bench [--events 1000000]
-    uv run python -m reporting.bench --consume-only [--workers 1 16]
+    uv run python -m dx_bench reporting [--events 1000000]
+    uv run python -m dx_bench reporting --consume-only [--workers 1 16]
 
 Works in a throwaway database `dx_bench_<random>` on the configured server, dropped afterwards.
 The first 10,000 events (five years of departments, rosters, sessions, nominations, stage decisions
@@ -56,36 +56,82 @@ def _first_phase_events(rng: random.Random) -> Iterator[CloudEvent]:
     produced = 0
     promoters: list[str] = []
     for year in YEARS:
-        yield new_event(c.DepartmentsImported(
-            fiscal_year=year, departments=[c.DepartmentEntry(code=d, name=n, bureau=b) for d, n, b in DEPARTMENTS],
-            total=len(DEPARTMENTS)), time=clock)
-        yield new_event(c.StaffImported(fiscal_year=year, staff=[
-            c.StaffEntry(staff_id=s, department_code=rng.choice(DEPARTMENTS)[0], is_manager=rng.random() < 0.1)
-            for s in STAFF], total=len(STAFF)), time=clock)
+        yield new_event(
+            c.DepartmentsImported(
+                fiscal_year=year,
+                departments=[c.DepartmentEntry(code=d, name=n, bureau=b) for d, n, b in DEPARTMENTS],
+                total=len(DEPARTMENTS),
+            ),
+            time=clock,
+        )
+        yield new_event(
+            c.StaffImported(
+                fiscal_year=year,
+                staff=[
+                    c.StaffEntry(staff_id=s, department_code=rng.choice(DEPARTMENTS)[0], is_manager=rng.random() < 0.1)
+                    for s in STAFF
+                ],
+                total=len(STAFF),
+            ),
+            time=clock,
+        )
         for n in range(4):
-            yield new_event(c.SessionScheduled(session_id=f"B{year}-{n}", fiscal_year=year,
-                                               method=c.Method.E_LEARNING, audience=c.Audience.ALL_STAFF,
-                                               title="基礎研修"), time=clock)
+            yield new_event(
+                c.SessionScheduled(
+                    session_id=f"B{year}-{n}",
+                    fiscal_year=year,
+                    method=c.Method.E_LEARNING,
+                    audience=c.Audience.ALL_STAFF,
+                    title="基礎研修",
+                ),
+                time=clock,
+            )
         produced += 6
         newcomers = [s for s in rng.sample(STAFF, 260) if s not in promoters][:200]
         for staff_id in newcomers + promoters[-60:]:
             clock += timedelta(minutes=5)
             new = staff_id in newcomers
-            yield new_event(c.TraineeNominated(
-                nomination_id=str(uuid.uuid4()), staff_id=staff_id, department_code=rng.choice(DEPARTMENTS)[0],
-                fiscal_year=year, slot=c.Slot.RECOMMENDED if new else c.Slot.SELF), time=clock)
-            yield new_event(c.StageAdvanced(staff_id=staff_id, fiscal_year=year, from_stage=0 if new else 1,
-                                            to_stage=1 if new else 2, rule_version="1"), time=clock)
-            yield new_event(c.StageCompleted(staff_id=staff_id, fiscal_year=year, stage=1 if new else 2,
-                                             completed_at=clock), time=clock)
+            yield new_event(
+                c.TraineeNominated(
+                    nomination_id=str(uuid.uuid4()),
+                    staff_id=staff_id,
+                    department_code=rng.choice(DEPARTMENTS)[0],
+                    fiscal_year=year,
+                    slot=c.Slot.RECOMMENDED if new else c.Slot.SELF,
+                ),
+                time=clock,
+            )
+            yield new_event(
+                c.StageAdvanced(
+                    staff_id=staff_id,
+                    fiscal_year=year,
+                    from_stage=0 if new else 1,
+                    to_stage=1 if new else 2,
+                    rule_version="1",
+                ),
+                time=clock,
+            )
+            yield new_event(
+                c.StageCompleted(staff_id=staff_id, fiscal_year=year, stage=1 if new else 2, completed_at=clock),
+                time=clock,
+            )
             produced += 3
         promoters += newcomers
     while produced < FIRST_PHASE:
         year = rng.choice(YEARS)
-        yield new_event(c.SessionCompleted(
-            completion_id=str(uuid.uuid4()), session_id=f"B{year}-{rng.randrange(4)}", staff_id=rng.choice(STAFF),
-            fiscal_year=year, method=c.Method.E_LEARNING, occurred_at=clock, recorded_at=clock,
-            source=c.CompletionSource.WEBHOOK), time=clock)
+        yield new_event(
+            c.SessionCompleted(
+                completion_id=str(uuid.uuid4()),
+                session_id=f"B{year}-{rng.randrange(4)}",
+                staff_id=rng.choice(STAFF),
+                fiscal_year=year,
+                method=c.Method.E_LEARNING,
+                occurred_at=clock,
+                recorded_at=clock,
+                source=c.CompletionSource.WEBHOOK,
+            ),
+            time=clock,
+        )
         produced += 1
 
 
@@ -116,10 +162,15 @@ async def _bulk_completions(url: str, count: int, rng: random.Random) -> None:
     conn = await asyncpg.connect(url, server_settings={"search_path": SCHEMA})
     try:
         sessions_per_year = count // (len(YEARS) * len(STAFF)) + 1
-        await conn.copy_records_to_table("session", columns=["session_id", "fiscal_year", "method", "audience",
-                                                             "title"], records=[
-            (f"E{year}-{n}", year, "e_learning", "all_staff", "e-ラーニング") for year in YEARS
-            for n in range(sessions_per_year)])
+        await conn.copy_records_to_table(
+            "session",
+            columns=["session_id", "fiscal_year", "method", "audience", "title"],
+            records=[
+                (f"E{year}-{n}", year, "e_learning", "all_staff", "e-ラーニング")
+                for year in YEARS
+                for n in range(sessions_per_year)
+            ],
+        )
         chunk = 50_000
         produced = 0
         moment = datetime(2024, 6, 1, tzinfo=UTC)
@@ -130,27 +181,58 @@ async def _bulk_completions(url: str, count: int, rng: random.Random) -> None:
                 staff_id = STAFF[(index // len(YEARS)) % len(STAFF)]
                 session_id = f"E{year}-{index // (len(YEARS) * len(STAFF))}"
                 event_id = str(uuid.uuid4())
-                body = {"specversion": "1.0", "id": event_id, "source": "/dx/training",
-                        "type": c.SessionCompleted.ce_type(), "time": moment.isoformat(), "subject": staff_id,
-                        "data": {"completion_id": event_id, "session_id": session_id, "staff_id": staff_id,
-                                 "fiscal_year": year, "method": "e_learning", "occurred_at": moment.isoformat(),
-                                 "recorded_at": moment.isoformat(), "source": "webhook"}}
+                body = {
+                    "specversion": "1.0",
+                    "id": event_id,
+                    "source": "/dx/training",
+                    "type": c.SessionCompleted.ce_type(),
+                    "time": moment.isoformat(),
+                    "subject": staff_id,
+                    "data": {
+                        "completion_id": event_id,
+                        "session_id": session_id,
+                        "staff_id": staff_id,
+                        "fiscal_year": year,
+                        "method": "e_learning",
+                        "occurred_at": moment.isoformat(),
+                        "recorded_at": moment.isoformat(),
+                        "source": "webhook",
+                    },
+                }
                 events.append((event_id, body["type"], c.SessionCompleted.routing_key(), moment, json.dumps(body)))
-                records.append((event_id, "completion", session_id, staff_id, year, "e_learning", "webhook",
-                                moment, moment))
+                records.append(
+                    (event_id, "completion", session_id, staff_id, year, "e_learning", "webhook", moment, moment)
+                )
                 attendance.append((session_id, staff_id, year, 1, 0))
                 projected.append((event_id,))
-            await conn.copy_records_to_table("event_log", columns=["event_id", "event_type", "routing_key",
-                                                                   "event_time", "body"], records=events)
-            await conn.copy_records_to_table("completion_record", columns=[
-                "record_id", "kind", "session_id", "staff_id", "fiscal_year", "method", "source", "occurred_at",
-                "recorded_at"], records=records)
-            await conn.copy_records_to_table("attendance", columns=[
-                "session_id", "staff_id", "fiscal_year", "completions", "waivers"], records=attendance)
+            await conn.copy_records_to_table(
+                "event_log", columns=["event_id", "event_type", "routing_key", "event_time", "body"], records=events
+            )
+            await conn.copy_records_to_table(
+                "completion_record",
+                columns=[
+                    "record_id",
+                    "kind",
+                    "session_id",
+                    "staff_id",
+                    "fiscal_year",
+                    "method",
+                    "source",
+                    "occurred_at",
+                    "recorded_at",
+                ],
+                records=records,
+            )
+            await conn.copy_records_to_table(
+                "attendance",
+                columns=["session_id", "staff_id", "fiscal_year", "completions", "waivers"],
+                records=attendance,
+            )
             await conn.copy_records_to_table("projected_event", records=projected)
             produced += len(events)
             moment += timedelta(seconds=rng.randrange(1, 30))
-        await conn.execute("""
+        await conn.execute(
+            """
             INSERT INTO session_tally (session_id, completions)
               SELECT session_id, count(*) FROM attendance WHERE session_id LIKE 'E%' GROUP BY session_id;
             UPDATE baseline_person p SET all_staff_sessions = p.all_staff_sessions + a.n
@@ -167,7 +249,8 @@ async def _bulk_completions(url: str, count: int, rng: random.Random) -> None:
               WHERE (routing_key, shard) IN (SELECT routing_key, min(shard) FROM stream_health
                                              WHERE routing_key = 'training.SessionCompleted.v1' GROUP BY 1);
             ANALYZE;
-        """.replace("$1", str(count)))
+        """.replace("$1", str(count))
+        )
     finally:
         await conn.close()
 
@@ -263,8 +346,9 @@ async def bench(settings: Settings, total_events: int) -> dict[str, dict[str, fl
         await migrate(pool, SCHEMA, MIGRATIONS_DIR)
         started = time.perf_counter()
         projected = await _project(pool, _first_phase_events(rng))
-        print(f"projected {projected:,} events through the consumer's code path in "
-              f"{time.perf_counter() - started:.1f}s")
+        print(
+            f"projected {projected:,} events through the consumer's code path in {time.perf_counter() - started:.1f}s"
+        )
         async with pool.acquire() as conn:
             await conn.execute("ANALYZE")
         results = {f"{projected:,}": await _latency(pool, settings)}
@@ -277,18 +361,22 @@ async def bench(settings: Settings, total_events: int) -> dict[str, dict[str, fl
         return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Report latency after 10,000 and after N events.")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m dx_bench reporting", description="Report latency after 10,000 and after N events."
+    )
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--consume-only", action="store_true", help="only the consumer's events per second")
     parser.add_argument("--workers", type=int, nargs="*", help="concurrent consumers (default: prefetch)")
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     settings = get_settings()
     if arguments.consume_only:
         for workers in arguments.workers or [min(settings.prefetch, settings.pool_max_size)]:
             result = asyncio.run(consume(settings, workers))
-            print(f"consumed {result.events:,} events with {workers:>2} workers in {result.seconds:.1f}s: "
-                  f"{result.per_second:,.0f} events/s ({result.retries} retried after a deadlock)")
+            print(
+                f"consumed {result.events:,} events with {workers:>2} workers in {result.seconds:.1f}s: "
+                f"{result.per_second:,.0f} events/s ({result.retries} retried after a deadlock)"
+            )
         return
     results = asyncio.run(bench(settings, arguments.events))
     (small, small_ms), (large, large_ms) = results.items()

@@ -1,4 +1,4 @@
-"""What a token check costs per request: `uv run python -m dx_tools.bench_auth [--requests N]`.
+"""What a token check costs per request: `uv run python -m dx_bench auth [--requests N]`.
 
 Builds an app with the services' own middleware (correlation id, security headers, token authentication)
 and two cheap routes: an open one (the baseline, like /healthz) and one that needs a verified token and a
@@ -99,7 +99,7 @@ async def run(requests: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dx_tools.bench_auth", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dx_bench auth", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args(argv)
     asyncio.run(run(args.requests))

@@ -1,4 +1,4 @@
-"""Roster import throughput against a real PostgreSQL: `uv run python -m nomination.bench [--rows 10000]`.
+"""Roster import throughput against a real PostgreSQL: `uv run python -m dx_bench nomination [--rows 10000]`.
 
 Creates a throwaway database `dx_bench_<random>` on the server of DX_NOMINATION_DATABASE_URL (else DX_DATABASE_URL) (dropped afterwards),
 generates a Shift_JIS roster with Japanese headers, and times the import use case end to end (decode,
@@ -86,10 +86,10 @@ async def bench(rows: int) -> None:
         await admin.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dx_bench nomination", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=10_000)
-    asyncio.run(bench(parser.parse_args().rows))
+    asyncio.run(bench(parser.parse_args(argv).rows))
 
 
 if __name__ == "__main__":
