@@ -13,7 +13,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,16 +21,13 @@ from playwright.async_api import Page, async_playwright
 from dx_shared.envelope import CloudEvent
 from dx_shared.settings import Settings
 from tests.integration.reporting import event_factory as f
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.idp import Idp
 from tests.support.portal import username_for
 from tests.support.system import RunningSystem, running_system
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BUREAUS = ["総務部", "財務部", "企画政策部", "健康福祉部", "農林水産部", "県土整備部"]
 DEPARTMENTS = [(f"D{n:03}", f"{BUREAUS[n % 6][:-1]}第{n // 6 + 1}課", BUREAUS[n % 6]) for n in range(48)]
 STAFF = [f"S{n:04}" for n in range(500)]

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests.browser.test_portal_sign_in import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sign_in_through_the_provider
 from tests.integration.portal.conftest import OTHER_TRAINEE, OWN_DEPARTMENT, YEAR, running_portal
+from tests.support.browser import ARTIFACTS, sign_in_through_the_provider
 from tests.support.idp import Idp
 from tests.support.infra import Servers
 from tests.support.portal import username_for
@@ -64,18 +64,6 @@ def axe_source() -> str:
 async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSystem]:
     async with running_portal(servers, idp, ARTIFACTS / "portal-a11y-logs") as system:
         yield system
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def violations_on(page: Page, source: str) -> list[dict[str, Any]]:

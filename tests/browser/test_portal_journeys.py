@@ -12,26 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from pypdf import PdfReader
 
-from dx_shared.calendar import JST, fiscal_year_label_ja, reiwa_date_ja, reiwa_year
+from dx_shared.calendar import fiscal_year_label_ja, reiwa_date_ja, reiwa_year
 from tests.browser.test_portal_accessibility import axe_source, violations_on
-from tests.browser.test_portal_sign_in import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sign_in_through_the_provider
-from tests.integration.portal.conftest import COLLEAGUE, OWN_DEPARTMENT, TRAINEE, YEAR, running_portal
+from tests.integration.portal.conftest import (
+    COLLEAGUE,
+    OWN_DEPARTMENT,
+    TRAINEE,
+    YEAR,
+    complete_stage_one,
+    running_portal,
+)
+from tests.support.browser import ARTIFACTS, sign_in_through_the_provider
 from tests.support.idp import Idp
 from tests.support.infra import Servers
 from tests.support.portal import username_for
 from tests.support.system import RunningSystem
-from tests.support.webhooks import sign_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -54,48 +56,9 @@ async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSyst
         yield system
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 async def new_page(browser: Browser) -> Page:
     return await browser.new_page(viewport={"width": 1024, "height": 800}, locale="ja-JP")
 
-
-def complete_stage_one(system: RunningSystem, staff_id: str) -> datetime:
-    """Training publishes a one-session stage-1 curriculum and the e-learning platform reports the person
-    completed it (signed webhook); returns when progression records the stage as completed."""
-    with httpx.Client(headers=system.headers, timeout=30) as http:
-        scheduled = http.post(system.url("training", "/api/v1/sessions"), json={
-            "session_id": SESSION, "fiscal_year": YEAR, "method": "e_learning", "audience": "promoter",
-            "stage": 1, "title": "ステージ1 業務効率化 e-ラーニング", "move_on": "completed",
-        })
-        assert scheduled.status_code == 201, scheduled.text
-        curriculum = http.put(system.url("training", f"/api/v1/curricula/{YEAR}/1"), json={"session_ids": [SESSION]})
-        assert curriculum.status_code == 200, curriculum.text
-        occurred = (datetime.now(UTC) - timedelta(minutes=5)).astimezone(JST)
-        body = json.dumps({"type": "completion", "session_id": SESSION, "staff_id": staff_id,
-                           "occurred_at": occurred.isoformat()}).encode()
-        delivered = http.post(system.url("training", "/webhooks/elearning"), content=body,
-                              headers=sign_webhook(system.settings.webhook_secret_list[0], body))
-        assert delivered.status_code == 200, delivered.text
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            standing = http.get(system.url("progression", f"/api/v1/trainees/{staff_id}"))
-            if standing.status_code == 200 and any(
-                y["fiscal_year"] == YEAR and y["completed"] for y in standing.json()["years"]
-            ):
-                return occurred
-            time.sleep(0.5)
-    raise AssertionError("progression never recorded the stage as completed")
 
 
 async def test_a_staff_member_applies_for_the_self_slot_completes_stage_one_and_downloads_the_certificate(
@@ -112,7 +75,7 @@ async def test_a_staff_member_applies_for_the_self_slot_completes_stage_one_and_
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "portal-staff-apply.png"), full_page=True)
 
-    completed_at = await asyncio.to_thread(complete_stage_one, portal_system, COLLEAGUE)
+    completed_at = await asyncio.to_thread(complete_stage_one, portal_system, COLLEAGUE, SESSION)
     link = f"/me/certificates/{YEAR}/1.pdf"
     deadline = time.monotonic() + 60
     while True:  # reporting shows the completion once it has the events

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser.test_portal_sign_in import ARTIFACTS, browser, sign_in_through_the_provider
 from tests.integration.portal.conftest import (
     COLLEAGUE,
     OTHER_DEPARTMENT,
@@ -21,14 +20,13 @@ from tests.integration.portal.conftest import (
     running_portal,
 )
 from tests.integration.portal.test_portal_office import deliver_unknown_person
+from tests.support.browser import ARTIFACTS, sign_in_through_the_provider
 from tests.support.idp import Idp
 from tests.support.infra import Servers
 from tests.support.portal import username_for
 from tests.support.system import RunningSystem
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
-__all__ = ["browser"]
 
 NEWCOMER = "2600020"
 ROSTER = (

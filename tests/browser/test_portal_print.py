@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import unicodedata
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import async_playwright
@@ -18,6 +17,7 @@ from pypdf import PdfReader
 
 from dx_shared.calendar import fiscal_year_label_ja
 from tests.integration.portal.conftest import running_portal
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.idp import Idp
 from tests.support.infra import Servers
 from tests.support.portal import username_for
@@ -25,10 +25,6 @@ from tests.support.system import RunningSystem
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 A4_LANDSCAPE = (842, 595)
 
 

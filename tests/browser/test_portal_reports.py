@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser.test_portal_sign_in import ARTIFACTS, browser, sign_in_through_the_provider  # noqa: F401
 from tests.integration.portal.conftest import (
     COLLEAGUE,
     OTHER_DEPARTMENT,
@@ -21,6 +20,7 @@ from tests.integration.portal.conftest import (
     running_portal,
 )
 from tests.integration.portal.reports_data import LAST_YEAR, load_report_facts
+from tests.support.browser import ARTIFACTS, sign_in_through_the_provider
 from tests.support.idp import Idp
 from tests.support.infra import Servers
 from tests.support.portal import username_for
@@ -37,7 +37,7 @@ async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSyst
 
 
 async def test_the_dx_office_drills_down_from_a_bureau_to_a_person(
-    browser: Browser, portal_system: RunningSystem, idp: Idp  # noqa: F811
+    browser: Browser, portal_system: RunningSystem, idp: Idp
 ) -> None:
     page = await browser.new_page(viewport={"width": 1024, "height": 800}, locale="ja-JP")
     await sign_in_through_the_provider(page, portal_system, idp, username_for("dx_office"))
@@ -64,7 +64,7 @@ async def test_the_dx_office_drills_down_from_a_bureau_to_a_person(
 
 
 async def test_a_department_head_sees_their_peoples_progress_and_cannot_open_another_department(
-    browser: Browser, portal_system: RunningSystem, idp: Idp  # noqa: F811
+    browser: Browser, portal_system: RunningSystem, idp: Idp
 ) -> None:
     page = await browser.new_page(viewport={"width": 1024, "height": 800}, locale="ja-JP")
     await sign_in_through_the_provider(page, portal_system, idp,
@@ -81,7 +81,7 @@ async def test_a_department_head_sees_their_peoples_progress_and_cannot_open_ano
 
 
 async def test_the_dx_office_closes_last_year_through_the_checklist(
-    browser: Browser, portal_system: RunningSystem, idp: Idp  # noqa: F811
+    browser: Browser, portal_system: RunningSystem, idp: Idp
 ) -> None:
     page = await browser.new_page(viewport={"width": 1024, "height": 800}, locale="ja-JP")
     await sign_in_through_the_provider(page, portal_system, idp, username_for("dx_office"))

@@ -4,10 +4,9 @@ login page, see only what their role may see, and sign out. Screenshots go to te
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from tests.integration.portal.conftest import (
     OTHER_DEPARTMENT,
@@ -16,6 +15,7 @@ from tests.integration.portal.conftest import (
     TRAINEE,
     running_portal,
 )
+from tests.support.browser import ARTIFACTS, sign_in_through_the_provider
 from tests.support.idp import Idp
 from tests.support.infra import Servers
 from tests.support.portal import username_for
@@ -23,39 +23,11 @@ from tests.support.system import RunningSystem
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
 
 @pytest.fixture(scope="module")
 async def portal_system(servers: Servers, idp: Idp) -> AsyncIterator[RunningSystem]:
     async with running_portal(servers, idp, ARTIFACTS / "portal-browser-logs") as system:
         yield system
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def sign_in_through_the_provider(page: Page, system: RunningSystem, idp: Idp, username: str) -> None:
-    await page.goto(system.url("portal", "/"))
-    await page.get_by_test_id("sign-in").click()
-    await page.wait_for_url(f"{idp.issuer}/**")
-    await page.get_by_label("ユーザー名", exact=False).fill(username)
-    await page.get_by_label("パスワード", exact=False).fill(idp.test_password)
-    await page.get_by_role("button", name="サインイン", exact=False).click()
-    await page.wait_for_url(f"{system.url('portal')}/**")
-    await page.wait_for_load_state("networkidle")
 
 
 async def sign_out(page: Page, system: RunningSystem, idp: Idp) -> None:

@@ -4,20 +4,23 @@ departments, their rosters for the current fiscal year, and a nomination in one 
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from dx_shared.calendar import fiscal_year_of
+from dx_shared.calendar import JST, fiscal_year_of
 from dx_shared.settings import Settings
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.support.identity import use_provider
 from tests.support.idp import Idp
 from tests.support.infra import Servers, create_database, drop_database, unique_name
 from tests.support.system import RunningSystem, running_system
+from tests.support.webhooks import sign_webhook
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 YEAR = fiscal_year_of(datetime.now(UTC))
@@ -88,3 +91,31 @@ def nominations_of(system: RunningSystem, staff_id: str) -> list[dict[str, objec
     assert response.status_code == 200, response.text
     items: list[dict[str, object]] = response.json()["items"]
     return items
+
+
+def complete_stage_one(system: RunningSystem, staff_id: str, session_id: str) -> datetime:
+    """Training schedules a one-session stage-1 curriculum for this year and the e-learning platform reports
+    the person completed it (signed webhook); returns once progression records the stage as completed."""
+    with httpx.Client(headers=system.headers, timeout=30) as http:
+        scheduled = http.post(system.url("training", "/api/v1/sessions"), json={
+            "session_id": session_id, "fiscal_year": YEAR, "method": "e_learning", "audience": "promoter",
+            "stage": 1, "title": "ステージ1 業務効率化 e-ラーニング", "move_on": "completed",
+        })
+        assert scheduled.status_code == 201, scheduled.text
+        curriculum = http.put(system.url("training", f"/api/v1/curricula/{YEAR}/1"), json={"session_ids": [session_id]})
+        assert curriculum.status_code == 200, curriculum.text
+        occurred = (datetime.now(UTC) - timedelta(minutes=5)).astimezone(JST)
+        body = json.dumps({"type": "completion", "session_id": session_id, "staff_id": staff_id,
+                           "occurred_at": occurred.isoformat()}).encode()
+        delivered = http.post(system.url("training", "/webhooks/elearning"), content=body,
+                              headers=sign_webhook(system.settings.webhook_secret_list[0], body))
+        assert delivered.status_code == 200, delivered.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            standing = http.get(system.url("progression", f"/api/v1/trainees/{staff_id}"))
+            if standing.status_code == 200 and any(
+                y["fiscal_year"] == YEAR and y["completed"] for y in standing.json()["years"]
+            ):
+                return occurred
+            time.sleep(0.5)
+    raise AssertionError("progression never recorded the stage as completed")

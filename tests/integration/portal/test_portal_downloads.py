@@ -5,12 +5,10 @@ the public verification page that confirms a genuine number and refuses a tamper
 from __future__ import annotations
 
 import io
-import json
 import re
 import shutil
 import subprocess
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -18,12 +16,19 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
-from dx_shared.calendar import JST, fiscal_year_label_ja, reiwa_date_ja, reiwa_year
-from tests.integration.portal.conftest import ARTIFACTS, OTHER_DEPARTMENT, OTHER_TRAINEE, OWN_DEPARTMENT, TRAINEE, YEAR
+from dx_shared.calendar import fiscal_year_label_ja, reiwa_date_ja, reiwa_year
+from tests.integration.portal.conftest import (
+    ARTIFACTS,
+    OTHER_DEPARTMENT,
+    OTHER_TRAINEE,
+    OWN_DEPARTMENT,
+    TRAINEE,
+    YEAR,
+    complete_stage_one,
+)
 from tests.support.idp import Idp
 from tests.support.portal import PortalVisit, sign_in, username_for
 from tests.support.system import RunningSystem
-from tests.support.webhooks import sign_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -84,33 +89,6 @@ def test_what_a_workbook_holds_is_reportings_decision_for_the_role(idp: Idp, por
     assert refused.status_code == 403 and "spreadsheetml" not in refused.headers["content-type"]
 
 
-def _complete_stage_one(system: RunningSystem, staff_id: str) -> datetime:
-    """Training schedules a stage-1 session for this year, publishes the curriculum, and the e-learning
-    platform reports the person completed it; then progression says the stage is completed."""
-    with httpx.Client(headers=system.headers, timeout=30) as http:
-        scheduled = http.post(system.url("training", "/api/v1/sessions"), json={
-            "session_id": SESSION, "fiscal_year": YEAR, "method": "e_learning", "audience": "promoter",
-            "stage": 1, "title": "ステージ1 業務効率化 e-ラーニング", "move_on": "completed",
-        })
-        assert scheduled.status_code == 201, scheduled.text
-        curriculum = http.put(system.url("training", f"/api/v1/curricula/{YEAR}/1"), json={"session_ids": [SESSION]})
-        assert curriculum.status_code == 200, curriculum.text
-        occurred = (datetime.now(UTC) - timedelta(minutes=5)).astimezone(JST)
-        body = json.dumps({"type": "completion", "session_id": SESSION, "staff_id": staff_id,
-                           "occurred_at": occurred.isoformat()}).encode()
-        delivered = http.post(system.url("training", "/webhooks/elearning"), content=body,
-                              headers=sign_webhook(system.settings.webhook_secret_list[0], body))
-        assert delivered.status_code == 200, delivered.text
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline:
-            standing = http.get(system.url("progression", f"/api/v1/trainees/{staff_id}"))
-            if standing.status_code == 200 and any(
-                y["fiscal_year"] == YEAR and y["completed"] for y in standing.json()["years"]
-            ):
-                return occurred
-            time.sleep(0.5)
-    raise AssertionError("progression never recorded the stage as completed")
-
 
 def _save_page_image(pdf: bytes) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -123,7 +101,7 @@ def _save_page_image(pdf: bytes) -> None:
 def test_a_trainee_gets_a_certificate_for_a_completed_stage_only_and_anyone_can_verify_it(
     idp: Idp, portal_system: RunningSystem
 ) -> None:
-    completed_at = _complete_stage_one(portal_system, OTHER_TRAINEE)
+    completed_at = complete_stage_one(portal_system, OTHER_TRAINEE, SESSION)
     trainee: PortalVisit = sign_in(idp, portal_system.url("portal"), username_for("trainee", staff_id=OTHER_TRAINEE))
     me = trainee.get("/me")
     link = f"/me/certificates/{YEAR}/1.pdf"
