@@ -188,17 +188,20 @@ class PostgresRepository:
         nominee = _staff_member(nominee_row) if nominee_row else None
         department_code = nominee.department_code if nominee else request.department_code
         department = await self.department(fiscal_year, department_code) if department_code else None
-        active = await self._conn.fetchrow(
-            f"SELECT {_NOMINATION_COLUMNS} FROM nominations n"
-            " WHERE n.fiscal_year = $1 AND n.staff_id = $2 AND n.status = 'active'",
+        # The person's active nomination and the department's recommended-slot holder in ONE statement, so
+        # one snapshot: read apart, a nomination committed between the two reads showed the slot taken but
+        # the person free, and an identical concurrent request was refused QUOTA_EXCEEDED where a
+        # sequential one gets ALREADY_NOMINATED.
+        rows = await self._conn.fetch(
+            f"SELECT {_NOMINATION_COLUMNS} FROM nominations n WHERE n.fiscal_year = $1 AND n.status = 'active'"
+            " AND (n.staff_id = $2 OR (n.department_code = $3 AND n.slot = 'recommended'))",
             fiscal_year,
             request.staff_id,
-        )
-        holder = await self._conn.fetchrow(
-            f"SELECT {_NOMINATION_COLUMNS} FROM nominations n WHERE n.fiscal_year = $1"
-            " AND n.department_code = $2 AND n.slot = 'recommended' AND n.status = 'active'",
-            fiscal_year,
             department_code,
+        )
+        active = next((row for row in rows if row["staff_id"] == request.staff_id), None)
+        holder = next(
+            (row for row in rows if row["department_code"] == department_code and row["slot"] == "recommended"), None
         )
         years = await self._conn.fetch(
             "SELECT DISTINCT fiscal_year FROM nominations WHERE staff_id = $1 AND status = 'active'", request.staff_id
