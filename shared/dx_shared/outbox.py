@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aio_pika
+import aiormq
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
@@ -310,9 +311,9 @@ class ImmediatePublisher:
         task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, seq: int, held: _Held) -> None:
-        exchange = self._exchange
+        exchange, channel = self._exchange, self._channel
         try:
-            if exchange is None or not self.ready:
+            if exchange is None or channel is None or not self.ready:
                 raise ConnectionError("the outbox channel is not open")
             _check_short_strings(held, self._service)
             with (
@@ -339,7 +340,24 @@ class ImmediatePublisher:
                     correlation_id=held.correlation_id or held.event_id,
                     app_id=f"dx-{self._service}",
                 )
-                await exchange.publish(message, routing_key=held.routing_key, mandatory=False, timeout=30.0)
+                # Not `exchange.publish`: it holds the channel's lock until the client's writer task has
+                # flushed the frames, so publishes queue one behind the other, a few event-loop turns each —
+                # under HTTP load on the same loop that was a few dozen a second, and committed events waited
+                # for the load to stop. Without `wait` the lock covers only numbering and queueing the
+                # frames (the confirm order stays the frame order); the confirm is still awaited per row.
+                underlay = await channel.get_underlay_channel()
+                if isinstance(underlay, aiormq.Channel):
+                    await underlay.basic_publish(
+                        message.body,
+                        exchange=exchange.name,
+                        routing_key=held.routing_key,
+                        properties=message.properties,
+                        mandatory=False,
+                        timeout=30.0,
+                        wait=False,
+                    )
+                else:
+                    await exchange.publish(message, routing_key=held.routing_key, mandatory=False, timeout=30.0)
         except asyncio.CancelledError:
             self._in_flight.discard(seq)
             raise
