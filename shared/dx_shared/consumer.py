@@ -257,19 +257,27 @@ async def dead_letter(
 
 
 async def process(
-    pool: asyncpg.Pool, subscription: Subscription, raw: bytes, routing_key: str | None = None
+    pool: asyncpg.Pool,
+    subscription: Subscription,
+    raw: bytes,
+    routing_key: str | None = None,
+    parsed: tuple[CloudEvent, EventPayload | None] | None = None,
 ) -> tuple[str, CloudEvent | None, str | None]:
     """Parses and applies one message; returns (outcome, event, reason). Raises on transient failure.
 
     `routing_key` is the key the message was published with (None only for events replayed from a
     store, which were checked when they arrived): an event whose source is not the producer it names
-    is dead-lettered, never applied.
+    is dead-lettered, never applied. `parsed`: the event and payload `raw` was parsed into already (a
+    batch's event taking the one-event path), so it is not parsed again.
     """
-    try:
-        event = parse_event(raw)
-        payload = event.payload()
-    except MalformedEvent as exc:
-        return "dead_lettered", None, str(exc)
+    if parsed is not None:
+        event, payload = parsed
+    else:
+        try:
+            event = parse_event(raw)
+            payload = event.payload()
+        except MalformedEvent as exc:
+            return "dead_lettered", None, str(exc)
     if routing_key is not None:
         mismatch = producer_mismatch(event, routing_key)
         if mismatch is not None:
@@ -321,10 +329,12 @@ async def consume(
     message: IncomingMessage,
     gates: Gates,
     strikes: int = 0,
+    parsed: tuple[CloudEvent, EventPayload | None] | None = None,
 ) -> None:
-    """Applies one message (`strikes`: failures it already met while the dependency answered at once)."""
+    """Applies one message (`strikes`: failures it already met while the dependency answered at once;
+    `parsed`: its event and payload when the caller has parsed its body already)."""
     applied = await _apply_holding_through_outages(
-        pool, settings, service, queue, subscription, message, gates, strikes
+        pool, settings, service, queue, subscription, message, gates, strikes, parsed
     )
     if applied is None:
         return
@@ -372,12 +382,13 @@ async def _apply_holding_through_outages(
     message: IncomingMessage,
     gates: Gates,
     strikes: int = 0,
+    parsed: tuple[CloudEvent, EventPayload | None] | None = None,
 ) -> tuple[str, CloudEvent | None, str | None] | None:
     """Applies the message, holding it through dependency outages; None when it went back to the queue."""
     while True:
         await gates.database.wait_open()
         try:
-            return await process(pool, subscription, message.body, message.routing_key or "")
+            return await process(pool, subscription, message.body, message.routing_key or "", parsed)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -588,6 +599,7 @@ async def consume_batch(
                     message=isolated.message,
                     gates=gates,
                     strikes=1,
+                    parsed=(isolated.event, isolated.payload),
                 )
             applied = set()
             continue
@@ -641,6 +653,7 @@ async def consume_batch(
                     subscription=subscription,
                     message=item.message,
                     gates=gates,
+                    parsed=(item.event, item.payload),
                 )
     return bool(held)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aio_pika
+import aiormq
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
@@ -42,7 +43,7 @@ from dx_shared.faults import backoff_delay
 from dx_shared.logging import get_logger
 from dx_shared.metrics import EVENTS_PUBLISHED, OUTBOX_DEAD, OUTBOX_FAILURES, OUTBOX_OLDEST_AGE, OUTBOX_PENDING
 from dx_shared.settings import Settings
-from dx_shared.tracing import current_traceparent, outbox_parent
+from dx_shared.tracing import TRACEPARENT, current_traceparent, outbox_parent, spans_recorded
 
 log = get_logger(__name__)
 
@@ -310,36 +311,32 @@ class ImmediatePublisher:
         task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, seq: int, held: _Held) -> None:
-        exchange = self._exchange
+        exchange, channel = self._exchange, self._channel
         try:
-            if exchange is None or not self.ready:
+            if exchange is None or channel is None or not self.ready:
                 raise ConnectionError("the outbox channel is not open")
             _check_short_strings(held, self._service)
-            with (
-                outbox_parent(held.traceparent),
-                self._tracer.start_as_current_span(
-                    f"{self._settings.exchange}.{held.routing_key} publish",
-                    kind=SpanKind.PRODUCER,
-                    attributes={
-                        "messaging.system": "rabbitmq",
-                        "messaging.destination.name": self._settings.exchange,
-                        "messaging.rabbitmq.destination.routing_key": held.routing_key,
-                        "messaging.message.conversation_id": held.correlation_id or held.event_id,
-                    },
-                ),
-            ):
-                headers: dict[str, str] = {}
-                propagate.inject(headers)
-                message = aio_pika.Message(
-                    held.body,
-                    headers=dict(headers),
-                    content_type=CONTENT_TYPE,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    message_id=held.event_id,
-                    correlation_id=held.correlation_id or held.event_id,
-                    app_id=f"dx-{self._service}",
-                )
-                await exchange.publish(message, routing_key=held.routing_key, mandatory=False, timeout=30.0)
+            if not spans_recorded():
+                # No tracer provider: the producer span would be the stored context itself, so the stored
+                # `traceparent` is what it would carry on; made and injected per row it only cost CPU.
+                await self._send(exchange, channel, held, {TRACEPARENT: held.traceparent} if held.traceparent else {})
+            else:
+                with (
+                    outbox_parent(held.traceparent),
+                    self._tracer.start_as_current_span(
+                        f"{self._settings.exchange}.{held.routing_key} publish",
+                        kind=SpanKind.PRODUCER,
+                        attributes={
+                            "messaging.system": "rabbitmq",
+                            "messaging.destination.name": self._settings.exchange,
+                            "messaging.rabbitmq.destination.routing_key": held.routing_key,
+                            "messaging.message.conversation_id": held.correlation_id or held.event_id,
+                        },
+                    ),
+                ):
+                    headers: dict[str, str] = {}
+                    propagate.inject(headers)
+                    await self._send(exchange, channel, held, headers)
         except asyncio.CancelledError:
             self._in_flight.discard(seq)
             raise
@@ -352,6 +349,37 @@ class ImmediatePublisher:
             return
         self._confirmed.append(seq)
         self._mark_wake.set()
+
+    async def _send(
+        self, exchange: AbstractExchange, channel: AbstractChannel, held: _Held, headers: dict[str, str]
+    ) -> None:
+        message = aio_pika.Message(
+            held.body,
+            headers=dict(headers),
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=held.event_id,
+            correlation_id=held.correlation_id or held.event_id,
+            app_id=f"dx-{self._service}",
+        )
+        # Not `exchange.publish`: it holds the channel's lock until the client's writer task has flushed
+        # the frames, so publishes queue one behind the other, a few event-loop turns each — under HTTP
+        # load on the same loop that was a few dozen a second, and committed events waited for the load to
+        # stop. Without `wait` the lock covers only numbering and queueing the frames (the confirm order
+        # stays the frame order); the confirm is still awaited per row.
+        underlay = await channel.get_underlay_channel()
+        if isinstance(underlay, aiormq.Channel):
+            await underlay.basic_publish(
+                message.body,
+                exchange=exchange.name,
+                routing_key=held.routing_key,
+                properties=message.properties,
+                mandatory=False,
+                timeout=30.0,
+                wait=False,
+            )
+        else:
+            await exchange.publish(message, routing_key=held.routing_key, mandatory=False, timeout=30.0)
 
     def _renew_channel(self) -> None:
         # A nack may be the stuck-leader case of bus.renew_publishing_channel; any other failure may leave

@@ -74,6 +74,12 @@ def instrument_http(app: FastAPI) -> None:
     FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_PATHS, exclude_spans=["receive", "send"])
 
 
+def spans_recorded() -> bool:
+    """Whether a tracer provider is installed. Without one a span started here is only its parent's
+    context again (nothing is recorded), so a caller may carry the context on without starting it."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def current_traceparent() -> str | None:
     """The W3C `traceparent` of the current span (request or message being handled), if any."""
     carrier: dict[str, str] = {}

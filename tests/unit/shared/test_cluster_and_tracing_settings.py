@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import structlog
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from dx_shared.bus import consumer_queue, dead_letter_queue, new_broker
@@ -67,3 +67,14 @@ def test_log_lines_carry_the_trace_id_of_the_current_span() -> None:
         assert line["trace_id"] == current_trace_id() == format(span.get_span_context().trace_id, "032x")
     rendered = structlog.processors.JSONRenderer()(None, "info", dict(line))
     assert json.loads(rendered)["trace_id"] == line["trace_id"]
+
+
+def test_without_a_tracer_provider_a_publish_span_carries_the_stored_traceparent_unchanged() -> None:
+    # What lets the outbox send the stored traceparent as it is when no provider is installed
+    # (`spans_recorded()` false) instead of starting and injecting a span per row.
+    stored = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    tracer = trace.NoOpTracerProvider().get_tracer("test")
+    with outbox_parent(stored), tracer.start_as_current_span("publish"):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+    assert carrier == {"traceparent": stored}
