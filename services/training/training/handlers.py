@@ -358,6 +358,8 @@ async def _match_report(
             already_completed=ReceiptStatus.ALREADY_COMPLETED,
             not_met=ReceiptStatus.NOT_MET,
         ),
+        # Added to the outbox by the same statement, only if the completion was recorded.
+        completed_event=session_completed_event(candidate),
     )
     status = ReceiptStatus(added.status)
     assert (complete_from_report(session, reported, added.shown, recorded_at) is None) == (
@@ -365,8 +367,6 @@ async def _match_report(
     )
     if status is ReceiptStatus.NOT_MET:
         return Receipt(status, extra={"move_on": session.move_on.value})
-    if status is ReceiptStatus.COMPLETED:
-        await enqueue(conn, session_completed_event(candidate))
     return Receipt(status, completion=candidate)
 
 

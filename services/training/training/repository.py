@@ -15,6 +15,8 @@ from typing import Any
 import asyncpg
 
 from dx_shared.contracts import Audience, CompletionSource, Method, MoveOn
+from dx_shared.envelope import CloudEvent
+from dx_shared.outbox import OutboxInsert
 from training.domain import (
     Completion,
     CurriculumRevision,
@@ -294,10 +296,18 @@ class TrainingRepository:
         )
 
     async def add_progress_and_completion(
-        self, webhook_id: str | None, reported: ReportedResult, candidate: Completion, statuses: SettledStatuses
+        self,
+        webhook_id: str | None,
+        reported: ReportedResult,
+        candidate: Completion,
+        statuses: SettledStatuses,
+        completed_event: CloudEvent,
     ) -> ProgressAdded:
         """Adds what the report shows to what the person had shown (row-locked), records the candidate
-        completion when the sum is one of `statuses.meeting`, and settles the delivery and the report."""
+        completion when the sum is one of `statuses.meeting`, settles the delivery and the report, and
+        adds `completed_event` to the outbox when (and only when) the completion was recorded — one
+        statement."""
+        outboxed = OutboxInsert.of(completed_event, first=20)
         row = await self._conn.fetchrow(
             "WITH progress AS ("
             " INSERT INTO session_progress AS p (session_id, staff_id, fiscal_year, completed, passed)"
@@ -321,8 +331,11 @@ class TrainingRepository:
             " WHERE webhook_id = $19"
             "), report AS ("
             " UPDATE reported_results SET status = settled.status FROM settled WHERE source_key = $18"
-            ")"
-            " SELECT progress.completed, progress.passed, settled.status FROM progress, settled",
+            "), "
+            + outboxed.cte("EXISTS (SELECT FROM completion)")
+            + " SELECT progress.completed, progress.passed, settled.status, "
+            + OutboxInsert.selected
+            + " FROM progress, settled",
             candidate.session_id,
             candidate.staff_id,
             candidate.fiscal_year,
@@ -342,8 +355,10 @@ class TrainingRepository:
             statuses.not_met,
             reported.source_key,
             webhook_id,
+            *outboxed.values,
         )
         assert row is not None
+        outboxed.held(row["outbox_seq"], row["outbox_name"])
         return ProgressAdded(shown=Outcome(completed=row["completed"], passed=row["passed"]), status=row["status"])
 
     async def add_unmatched(
