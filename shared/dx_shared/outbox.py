@@ -155,7 +155,10 @@ async def enqueue_many(conn: asyncpg.Connection, events: list[CloudEvent]) -> No
 
 
 def _notify_payload(outboxes: int, tokens: int) -> str:
-    return _NOTIFY_PAYLOAD.replace("$6", f"${outboxes}").replace("$7", f"${tokens}")
+    """`_NOTIFY_PAYLOAD` with the owners' parameters numbered `outboxes` and `tokens`."""
+    return _NOTIFY_PAYLOAD.replace("$6", "{outboxes}").replace("$7", "{tokens}").format(
+        outboxes=f"${outboxes}", tokens=f"${tokens}"
+    )
 
 
 @dataclass(frozen=True)
