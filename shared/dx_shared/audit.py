@@ -151,7 +151,7 @@ def problem_code(body: bytes) -> str | None:
 async def write_entry(pool: asyncpg.Pool, entry: AuditEntry) -> None:
     """Writes the row; returns once it is committed. Rows of requests finishing at the same moment are
     written together, by one statement (one round trip for many requests under load)."""
-    await asyncio.wait_for(_writer_of(pool).write(entry), WRITE_TIMEOUT)
+    await asyncio.wait_for(_writer_of(pool).submit(entry), WRITE_TIMEOUT)
 
 
 class _AuditWriter:
@@ -163,12 +163,14 @@ class _AuditWriter:
         self._waiting: list[tuple[AuditEntry, asyncio.Future[None]]] = []
         self._draining: asyncio.Task[None] | None = None
 
-    async def write(self, entry: AuditEntry) -> None:
+    def submit(self, entry: AuditEntry) -> asyncio.Future[None]:
+        """The row's future: done once the statement holding it is committed (a future, not a coroutine,
+        so that waiting for it with a timeout costs no task of its own)."""
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((entry, written))
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain())
-        await written
+        return written
 
     async def _drain(self) -> None:
         while self._waiting:
