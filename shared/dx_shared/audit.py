@@ -149,23 +149,93 @@ def problem_code(body: bytes) -> str | None:
 
 
 async def write_entry(pool: asyncpg.Pool, entry: AuditEntry) -> None:
-    await asyncio.wait_for(_insert(pool, entry), WRITE_TIMEOUT)
+    """Writes the row; returns once it is committed. Rows of requests finishing at the same moment are
+    written together, by one statement (one round trip for many requests under load)."""
+    await asyncio.wait_for(_writer_of(pool).submit(entry), WRITE_TIMEOUT)
 
 
-async def _insert(pool: asyncpg.Pool, entry: AuditEntry) -> None:
+class _AuditWriter:
+    """Group commit for one pool: the rows waiting when a write starts go in one INSERT; each request
+    waits for the statement that holds its own row, so nothing changes for it but the number of trips."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._waiting: list[tuple[AuditEntry, asyncio.Future[None]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    def submit(self, entry: AuditEntry) -> asyncio.Future[None]:
+        """The row's future: done once the statement holding it is committed (a future, not a coroutine,
+        so that waiting for it with a timeout costs no task of its own)."""
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, written))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        return written
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await _insert(self._pool, [entry for entry, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    continue
+                # One row the database refuses must not cost the others theirs: each is tried alone.
+                for entry, written in batch:
+                    try:
+                        await _insert(self._pool, [entry])
+                    except Exception as alone:
+                        _settle(written, alone)
+                    else:
+                        _settle(written, None)
+                continue
+            for _, written in batch:
+                _settle(written, None)
+
+
+def _settle(written: asyncio.Future[None], error: Exception | None) -> None:
+    if written.done():  # its request stopped waiting (timeout)
+        return
+    if error is None:
+        written.set_result(None)
+    else:
+        written.set_exception(error)
+
+
+_writers: dict[int, tuple[asyncpg.Pool, _AuditWriter]] = {}
+
+
+def _writer_of(pool: asyncpg.Pool) -> _AuditWriter:
+    known = _writers.get(id(pool))
+    if known is not None and known[0] is pool:
+        return known[1]
+    # A pool replaced (tests start many) leaves its writer behind: only the live ones are kept.
+    for key in [key for key, (other, _) in _writers.items() if other.is_closing()]:
+        del _writers[key]
+    writer = _AuditWriter(pool)
+    _writers[id(pool)] = (pool, writer)
+    return writer
+
+
+async def _insert(pool: asyncpg.Pool, entries: list[AuditEntry]) -> None:
     await pool.execute(
         "INSERT INTO audit_log (subject, client_id, role, department_code, method, route, target, status, code,"
-        " correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        entry.subject,
-        entry.client_id,
-        entry.role,
-        entry.department_code,
-        entry.method,
-        entry.route,
-        entry.target,
-        entry.status,
-        entry.code,
-        entry.correlation_id,
+        " correlation_id) SELECT subject, client_id, role, department_code, method, route, target::jsonb, status,"
+        " code, correlation_id FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+        " $7::text[], $8::integer[], $9::text[], $10::text[]) WITH ORDINALITY"
+        " AS e(subject, client_id, role, department_code, method, route, target, status, code, correlation_id, n)"
+        " ORDER BY n",
+        [entry.subject for entry in entries],
+        [entry.client_id for entry in entries],
+        [entry.role for entry in entries],
+        [entry.department_code for entry in entries],
+        [entry.method for entry in entries],
+        [entry.route for entry in entries],
+        [json.dumps(entry.target) for entry in entries],
+        [entry.status for entry in entries],
+        [entry.code for entry in entries],
+        [entry.correlation_id for entry in entries],
     )
 
 

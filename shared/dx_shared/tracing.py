@@ -25,6 +25,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 TRACEPARENT = "traceparent"
 _UNTRACED_PATHS = "/healthz,/readyz,/metrics"
@@ -69,9 +70,50 @@ def shutdown_tracing() -> None:
         _provider = None
 
 
+def records_spans(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether spans of this process go anywhere: an exporter is asked for, or a tracer provider of the
+    SDK is installed already (a test's in-memory one)."""
+    return export_requested(os.environ if environ is None else environ) or isinstance(
+        trace.get_tracer_provider(), TracerProvider
+    )
+
+
 def instrument_http(app: FastAPI) -> None:
-    """A server span per request (not for the probes and /metrics), parent taken from `traceparent`."""
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_PATHS, exclude_spans=["receive", "send"])
+    """A server span per request (not for the probes and /metrics), parent taken from `traceparent`.
+
+    When no span is recorded (no exporter), the instrumentation would only carry the caller's context,
+    at the cost of a span, its attributes and a second routing per request: `TraceContextCarrier` does
+    just that, so what a request causes still continues the caller's trace, and is stored with it."""
+    if records_spans():
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_PATHS, exclude_spans=["receive", "send"])
+    else:
+        app.add_middleware(TraceContextCarrier)
+
+
+_CARRIED = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+class TraceContextCarrier:
+    """Plain ASGI: makes the context of the request's `traceparent` (and `tracestate`, `baggage`) current
+    while it is handled, recording nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in _CARRIED
+        }
+        if scope["type"] != "http" or not carrier:
+            await self._app(scope, receive, send)
+            return
+        token = context.attach(propagate.extract(carrier))
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            context.detach(token)
 
 
 def spans_recorded() -> bool:

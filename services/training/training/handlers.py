@@ -53,7 +53,7 @@ from training.domain import (
     unmatched_reason,
     waive_completion,
 )
-from training.repository import ClaimedReport, SettledStatuses, TrainingRepository
+from training.repository import ClaimedReport, ProgressAdded, SettledStatuses, TrainingRepository
 from training.statements import BatchItem
 
 log = get_logger(__name__)
@@ -262,6 +262,10 @@ async def receive_report(
             if not claimed:
                 await _refuse_a_reused_delivery(repo, webhook_id, digest)
         return Receipt(ReceiptStatus.IGNORED if claimed else ReceiptStatus.DUPLICATE)
+    async with pool.acquire() as conn:
+        at_once = await _record_at_once(TrainingRepository(conn), webhook_id, reported, body, digest, recorded_at)
+    if at_once is not None:
+        return at_once
     async with pool.acquire() as conn, conn.transaction():
         repo = TrainingRepository(conn)
         claim = await repo.claim_report(
@@ -352,21 +356,65 @@ async def _match_report(
         webhook_id,
         reported,
         candidate,
-        SettledStatuses(
-            meeting=outcomes_meeting(session.move_on),
-            completed=ReceiptStatus.COMPLETED,
-            already_completed=ReceiptStatus.ALREADY_COMPLETED,
-            not_met=ReceiptStatus.NOT_MET,
-        ),
+        _settled_statuses(session),
+        # Added to the outbox by the same statement, only if the completion was recorded.
+        completed_event=session_completed_event(candidate),
     )
+    return _matched_receipt(session, reported, candidate, added, recorded_at)
+
+
+def _settled_statuses(session: Session) -> SettledStatuses:
+    return SettledStatuses(
+        meeting=outcomes_meeting(session.move_on),
+        completed=ReceiptStatus.COMPLETED,
+        already_completed=ReceiptStatus.ALREADY_COMPLETED,
+        not_met=ReceiptStatus.NOT_MET,
+    )
+
+
+async def _record_at_once(
+    repo: TrainingRepository,
+    webhook_id: str,
+    reported: ReportedResult,
+    body: str,
+    digest: str,
+    recorded_at: datetime,
+) -> Receipt | None:
+    """The common case in two statements and no explicit transaction: a new delivery of a new report that
+    matches a session and the roster is read, decided (the same rules as in `_match_report`), then
+    recorded whole by one statement. None when it is anything else — a retry, a reused id, an unmatched
+    report — or was received meanwhile: the transactional path then decides, as it always did."""
+    context = await repo.report_context(webhook_id, reported, session_refs(reported.session_ref))
+    if context.seen or unmatched_reason(context.session, context.on_roster) is not None:
+        return None
+    session = context.session
+    assert session is not None
+    candidate = completion_if_met(session, reported, recorded_at)
+    try:
+        added = await repo.record_report_at_once(
+            webhook_id,
+            reported,
+            candidate,
+            _settled_statuses(session),
+            received_at=recorded_at,
+            body=body,
+            digest=digest,
+            completed_event=session_completed_event(candidate),
+        )
+    except asyncpg.UniqueViolationError:
+        return None
+    return _matched_receipt(session, reported, candidate, added, recorded_at)
+
+
+def _matched_receipt(
+    session: Session, reported: ReportedResult, candidate: Completion, added: ProgressAdded, recorded_at: datetime
+) -> Receipt:
     status = ReceiptStatus(added.status)
     assert (complete_from_report(session, reported, added.shown, recorded_at) is None) == (
         status is ReceiptStatus.NOT_MET
     )
     if status is ReceiptStatus.NOT_MET:
         return Receipt(status, extra={"move_on": session.move_on.value})
-    if status is ReceiptStatus.COMPLETED:
-        await enqueue(conn, session_completed_event(candidate))
     return Receipt(status, completion=candidate)
 
 

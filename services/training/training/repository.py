@@ -15,6 +15,8 @@ from typing import Any
 import asyncpg
 
 from dx_shared.contracts import Audience, CompletionSource, Method, MoveOn
+from dx_shared.envelope import CloudEvent
+from dx_shared.outbox import OutboxInsert
 from training.domain import (
     Completion,
     CurriculumRevision,
@@ -97,6 +99,63 @@ class SettledStatuses:
 class ProgressAdded:
     shown: Outcome
     status: str
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What deciding a report needs, read before anything is written."""
+
+    seen: bool
+    session: Session | None
+    on_roster: bool | None
+
+
+# Parameters $1-$17 (`_progress_to_settled_values`): adds what the report shows to the person's progress
+# (row-locked), records the candidate completion when the sum meets the session, and says how to settle.
+_PROGRESS_TO_SETTLED = (
+    "WITH progress AS ("
+    " INSERT INTO session_progress AS p (session_id, staff_id, fiscal_year, completed, passed)"
+    " VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT (session_id, staff_id, fiscal_year) DO UPDATE"
+    " SET completed = p.completed OR excluded.completed, passed = p.passed OR excluded.passed"
+    " RETURNING completed, passed"
+    "), met AS ("
+    " SELECT FROM progress"
+    " WHERE (completed, passed) IN (SELECT * FROM unnest($6::boolean[], $7::boolean[]))"
+    "), completion AS ("
+    " INSERT INTO completions (completion_id, session_id, staff_id, fiscal_year, method, occurred_at,"
+    " recorded_at, source, success, score)"
+    " SELECT $8, $1, $2, $3, $9, $10, $11, $12, $13, $14 FROM met"
+    " ON CONFLICT DO NOTHING RETURNING true"
+    "), settled AS ("
+    " SELECT CASE WHEN EXISTS (SELECT FROM completion) THEN $15::text"
+    " WHEN EXISTS (SELECT FROM met) THEN $16::text ELSE $17::text END AS status"
+    ")"
+)
+
+
+def _progress_to_settled_values(
+    reported: ReportedResult, candidate: Completion, statuses: SettledStatuses
+) -> tuple[object, ...]:
+    return (
+        candidate.session_id,
+        candidate.staff_id,
+        candidate.fiscal_year,
+        reported.outcome.completed,
+        reported.outcome.passed,
+        [outcome.completed for outcome in statuses.meeting],
+        [outcome.passed for outcome in statuses.meeting],
+        candidate.completion_id,
+        candidate.method.value,
+        candidate.occurred_at,
+        candidate.recorded_at,
+        candidate.source.value,
+        candidate.success,
+        candidate.score,
+        statuses.completed,
+        statuses.already_completed,
+        statuses.not_met,
+    )
 
 
 class TrainingRepository:
@@ -294,56 +353,113 @@ class TrainingRepository:
         )
 
     async def add_progress_and_completion(
-        self, webhook_id: str | None, reported: ReportedResult, candidate: Completion, statuses: SettledStatuses
+        self,
+        webhook_id: str | None,
+        reported: ReportedResult,
+        candidate: Completion,
+        statuses: SettledStatuses,
+        completed_event: CloudEvent,
     ) -> ProgressAdded:
         """Adds what the report shows to what the person had shown (row-locked), records the candidate
-        completion when the sum is one of `statuses.meeting`, and settles the delivery and the report."""
+        completion when the sum is one of `statuses.meeting`, settles the delivery and the report, and
+        adds `completed_event` to the outbox when (and only when) the completion was recorded — one
+        statement."""
+        outboxed = OutboxInsert.of(completed_event, first=20)
         row = await self._conn.fetchrow(
-            "WITH progress AS ("
-            " INSERT INTO session_progress AS p (session_id, staff_id, fiscal_year, completed, passed)"
-            " VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (session_id, staff_id, fiscal_year) DO UPDATE"
-            " SET completed = p.completed OR excluded.completed, passed = p.passed OR excluded.passed"
-            " RETURNING completed, passed"
-            "), met AS ("
-            " SELECT FROM progress"
-            " WHERE (completed, passed) IN (SELECT * FROM unnest($6::boolean[], $7::boolean[]))"
-            "), completion AS ("
-            " INSERT INTO completions (completion_id, session_id, staff_id, fiscal_year, method, occurred_at,"
-            " recorded_at, source, success, score)"
-            " SELECT $8, $1, $2, $3, $9, $10, $11, $12, $13, $14 FROM met"
-            " ON CONFLICT DO NOTHING RETURNING true"
-            "), settled AS ("
-            " SELECT CASE WHEN EXISTS (SELECT FROM completion) THEN $15::text"
-            " WHEN EXISTS (SELECT FROM met) THEN $16::text ELSE $17::text END AS status"
-            "), delivery AS ("
+            _PROGRESS_TO_SETTLED
+            + ", delivery AS ("
             " UPDATE webhook_deliveries SET status = settled.status, source_key = $18 FROM settled"
             " WHERE webhook_id = $19"
             "), report AS ("
             " UPDATE reported_results SET status = settled.status FROM settled WHERE source_key = $18"
-            ")"
-            " SELECT progress.completed, progress.passed, settled.status FROM progress, settled",
-            candidate.session_id,
-            candidate.staff_id,
-            candidate.fiscal_year,
-            reported.outcome.completed,
-            reported.outcome.passed,
-            [outcome.completed for outcome in statuses.meeting],
-            [outcome.passed for outcome in statuses.meeting],
-            candidate.completion_id,
-            candidate.method.value,
-            candidate.occurred_at,
-            candidate.recorded_at,
-            candidate.source.value,
-            candidate.success,
-            candidate.score,
-            statuses.completed,
-            statuses.already_completed,
-            statuses.not_met,
+            "), "
+            + outboxed.cte("EXISTS (SELECT FROM completion)")
+            + " SELECT progress.completed, progress.passed, settled.status, "
+            + OutboxInsert.selected
+            + " FROM progress, settled",
+            *_progress_to_settled_values(reported, candidate, statuses),
             reported.source_key,
             webhook_id,
+            *outboxed.values,
         )
         assert row is not None
+        outboxed.held(row["outbox_seq"], row["outbox_name"])
+        return ProgressAdded(shown=Outcome(completed=row["completed"], passed=row["passed"]), status=row["status"])
+
+    async def report_context(self, webhook_id: str, reported: ReportedResult, refs: Sequence[str]) -> ReportContext:
+        """Whether the delivery or its reported result was received before, the session the report names
+        and whether the person is on the year's roster — read only, one statement."""
+        row = await self._conn.fetchrow(
+            "SELECT EXISTS (SELECT FROM webhook_deliveries WHERE webhook_id = $1) AS delivery_seen,"
+            " EXISTS (SELECT FROM reported_results WHERE source_key = $2) AS report_seen,"
+            " (SELECT EXISTS (SELECT FROM roster_staff WHERE fiscal_year = $4 AND staff_id = $5)"
+            "  FROM rosters WHERE fiscal_year = $4) AS on_roster,"
+            " named.*"
+            " FROM (VALUES (1)) AS one LEFT JOIN ("
+            f" SELECT {_SESSION_COLUMNS} FROM sessions"
+            " WHERE xapi_activity_id = ANY($3::text[]) OR session_id = ANY($3::text[])"
+            " ORDER BY (xapi_activity_id = ANY($3::text[])) IS TRUE DESC LIMIT 1"
+            ") AS named ON true",
+            webhook_id,
+            reported.source_key,
+            list(refs),
+            reported.fiscal_year,
+            reported.staff_id,
+        )
+        assert row is not None
+        return ReportContext(
+            seen=row["delivery_seen"] or row["report_seen"],
+            session=_session(row) if row["session_id"] is not None else None,
+            on_roster=row["on_roster"],
+        )
+
+    async def record_report_at_once(
+        self,
+        webhook_id: str,
+        reported: ReportedResult,
+        candidate: Completion,
+        statuses: SettledStatuses,
+        *,
+        received_at: datetime,
+        body: str,
+        digest: str,
+        completed_event: CloudEvent,
+    ) -> ProgressAdded:
+        """A new delivery of a matched report, recorded by one statement (its own transaction): what
+        `claim_report` and `add_progress_and_completion` do together, the delivery and the report
+        inserted already settled. A delivery or report received meanwhile raises UniqueViolationError
+        and nothing is recorded."""
+        outboxed = OutboxInsert.of(completed_event, first=29)
+        row = await self._conn.fetchrow(
+            _PROGRESS_TO_SETTLED
+            + ", delivery AS ("
+            " INSERT INTO webhook_deliveries (webhook_id, received_at, status, body_sha256, source_key)"
+            " SELECT $19, $20, settled.status, $21, $18 FROM settled"
+            "), report AS ("
+            " INSERT INTO reported_results (source_key, webhook_id, source, session_ref, staff_id, occurred_at,"
+            " recorded_at, completed, passed, success, score, status, body, payload_sha256)"
+            " SELECT $18, $19, $22, $23, $28, $24, $20, $4, $5, $25, $26, settled.status, $27, $21 FROM settled"
+            "), "
+            + outboxed.cte("EXISTS (SELECT FROM completion)")
+            + " SELECT progress.completed, progress.passed, settled.status, "
+            + OutboxInsert.selected
+            + " FROM progress, settled",
+            *_progress_to_settled_values(reported, candidate, statuses),
+            reported.source_key,
+            webhook_id,
+            received_at,
+            digest,
+            reported.source.value,
+            reported.session_ref,
+            reported.occurred_at,
+            reported.success,
+            reported.score,
+            body,
+            reported.staff_id,
+            *outboxed.values,
+        )
+        assert row is not None
+        outboxed.held(row["outbox_seq"], row["outbox_name"])
         return ProgressAdded(shown=Outcome(completed=row["completed"], passed=row["passed"]), status=row["status"])
 
     async def add_unmatched(

@@ -3,6 +3,7 @@ readable and exportable by the offices only."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -202,3 +203,21 @@ async def test_the_row_names_the_token_subject_and_the_target(settings: Settings
     row = rows[0]
     assert (row["subject"], row["client_id"], row["role"]) == ("sub-7f3a", "office-cli", "dx_office")
     assert (row["route"], row["target"], row["status"]) == ("/api/v1/things/{thing_id}/close", {"thing_id": thing}, 204)
+
+
+async def test_requests_finishing_together_each_get_their_own_row_and_a_refused_row_costs_no_other(
+    settings: Settings,
+) -> None:
+    """The rows of concurrent requests are written together; one the database refuses (a NUL in a target,
+    which jsonb cannot hold) is lost alone, as a lone write would be, and no response changes."""
+    async with running_app(things_app, settings) as client:
+        things = [uuid.uuid4().hex for _ in range(30)]
+        paths = [f"/api/v1/things/{thing}/close" for thing in things]
+        paths.insert(15, "/api/v1/things/%00/close")
+        answers = await asyncio.gather(*(client.post(path) for path in paths))
+        rows = await audit_rows(client)
+    assert [answer.status_code for answer in answers] == [204] * 31
+    assert sorted(row["target"]["thing_id"] for row in rows) == sorted(things)
+    assert {(row["route"], row["status"], row["role"]) for row in rows} == {
+        ("/api/v1/things/{thing_id}/close", 204, "dx_office")
+    }

@@ -13,7 +13,7 @@ from collections import Counter
 import aio_pika
 import pytest
 
-from dx_shared.outbox import OutboxRelay, enqueue, enqueue_many
+from dx_shared.outbox import OutboxInsert, OutboxRelay, enqueue, enqueue_many
 from dx_shared.settings import Settings
 from tests.integration.shared import toy_service
 from tests.integration.shared.test_messaging import nominated, wait_until
@@ -129,3 +129,39 @@ async def test_events_are_published_once_while_the_loop_polls_beside_the_immedia
         assert set(copies) == wanted
         assert relay.immediate is not None
         assert relay.immediate.published == len(wanted), "the immediate path published every one"
+
+
+async def test_an_event_added_by_the_callers_own_statement_is_published_at_once_and_only_if_its_condition_held(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(update={"outbox_poll_interval": POLL_NEVER})
+    added, not_added = nominated("S-IN-STATEMENT-1"), nominated("S-IN-STATEMENT-2")
+    async with (
+        BusProbe(settings, ["nomination.#"]) as probe,
+        running_app(toy_service.create_app, settings) as client,
+    ):
+        relay = _relay(client)
+        await _wait_ready(relay)
+        loop_before = relay.loop_published
+        pool = client.app.state.pool  # type: ignore[attr-defined]
+        for event, holds in ((added, True), (not_added, False)):
+            outboxed = OutboxInsert.of(event, first=2)
+            async with pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    "WITH condition AS (SELECT WHERE $1::boolean), "
+                    + outboxed.cte("EXISTS (SELECT FROM condition)")
+                    + " SELECT "
+                    + OutboxInsert.selected,
+                    holds,
+                    *outboxed.values,
+                )
+                assert row is not None
+                assert (row["outbox_seq"] is not None) is holds
+                outboxed.held(row["outbox_seq"], row["outbox_name"])
+        await probe.wait_for(lambda events: any(seen.id == added.id for seen in events))
+        await probe.quiet(0.5)
+
+        assert [event.id for event in probe.events] == [added.id]
+        assert relay.immediate is not None and relay.immediate.published == 1
+        assert relay.loop_published == loop_before, "published by the immediate path, not the loop"
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", not_added.id) == 0

@@ -7,11 +7,19 @@ import json
 import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.types import Message, Receive, Scope, Send
 
 from dx_shared.bus import consumer_queue, dead_letter_queue, new_broker
 from dx_shared.logging import _add_ids
 from dx_shared.settings import Settings
-from dx_shared.tracing import current_trace_id, current_traceparent, export_requested, outbox_parent
+from dx_shared.tracing import (
+    TraceContextCarrier,
+    current_trace_id,
+    current_traceparent,
+    export_requested,
+    outbox_parent,
+    records_spans,
+)
 
 NODES = "amqp://u:p@rabbit-0:5672/dx\n amqp://u:p@rabbit-1:5672/dx  amqp://u:p@rabbit-2:5672/dx"
 
@@ -78,3 +86,26 @@ def test_without_a_tracer_provider_a_publish_span_carries_the_stored_traceparent
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
     assert carrier == {"traceparent": stored}
+async def test_without_recorded_spans_a_request_still_carries_the_callers_trace_context() -> None:
+    seen: list[str | None] = []
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(current_traceparent())
+
+    carrier = TraceContextCarrier(handler)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    async def nothing() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def ignore(message: Message) -> None:
+        return None
+
+    await carrier({"type": "http", "headers": [(b"traceparent", parent.encode())]}, nothing, ignore)
+    await carrier({"type": "http", "headers": [(b"x-other", b"1")]}, nothing, ignore)
+    assert seen == [parent, None]
+    assert current_traceparent() is None, "the caller's context is current only while its request is handled"
+
+
+def test_spans_are_recorded_when_an_exporter_is_asked_for() -> None:
+    assert records_spans({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
