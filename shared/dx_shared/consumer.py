@@ -578,6 +578,15 @@ async def consume_batch(
         seen.add(event.id)
         candidates.append(Fresh(event, payload, message))
 
+    async def alone_path(item: Fresh, strikes: int) -> None:
+        """One delivery of the batch on the one-event path, already parsed (`strikes`: failures met)."""
+        with item.message.scope():
+            await consume(
+                pool=pool, broker=broker, settings=settings, service=service, queue=queue,
+                subscription=subscription, message=item.message, gates=gates, strikes=strikes,
+                parsed=(item.event, item.payload),
+            )
+
     applied: set[str] | object = set()
     while len(candidates) > 1:
         applied = await _apply_batch_holding_through_outages(
@@ -588,19 +597,7 @@ async def consume_batch(
             isolated = applied.item
             candidates = [item for item in candidates if item is not isolated]
             alone.append(isolated.message)
-            with isolated.message.scope():
-                await consume(
-                    pool=pool,
-                    broker=broker,
-                    settings=settings,
-                    service=service,
-                    queue=queue,
-                    subscription=subscription,
-                    message=isolated.message,
-                    gates=gates,
-                    strikes=1,
-                    parsed=(isolated.event, isolated.payload),
-                )
+            await alone_path(isolated, strikes=1)
             applied = set()
             continue
         if not isinstance(applied, EventFailed):
@@ -643,18 +640,7 @@ async def consume_batch(
         if len(candidates) > 1:
             log.info("batch_applied_one_by_one", queue=queue, size=len(candidates))
         for item in candidates:
-            with item.message.scope():
-                await consume(
-                    pool=pool,
-                    broker=broker,
-                    settings=settings,
-                    service=service,
-                    queue=queue,
-                    subscription=subscription,
-                    message=item.message,
-                    gates=gates,
-                    parsed=(item.event, item.payload),
-                )
+            await alone_path(item, strikes=0)
     return bool(held)
 
 
