@@ -36,7 +36,11 @@ import aio_pika
 import asyncpg
 import httpx
 
+from dx_shared.contracts import Audience, Method, MoveOn
+from dx_shared.database import create_pool
 from dx_shared.settings import DEFAULT_PORTS
+from training import handlers
+from training.domain import Session
 from training.webhook_signing import sign
 
 ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -188,6 +192,26 @@ async def _post(
     return status
 
 
+async def _schedule_session(throwaway: Throwaway) -> None:
+    """The session the deliveries complete, scheduled by the service's own handler on its database: the
+    HTTP API would need a token from an identity provider, which this benchmark of the webhook does not run."""
+    pool = await create_pool(throwaway.database_url, "training")
+    try:
+        await handlers.schedule(
+            pool,
+            Session(
+                session_id=SESSION_ID,
+                fiscal_year=2025,
+                method=Method.E_LEARNING,
+                audience=Audience.ALL_STAFF,
+                title="ベンチマーク",
+                move_on=MoveOn.COMPLETED,
+            ),
+        )
+    finally:
+        await pool.close()
+
+
 async def _database_backends(admin: asyncpg.Connection, database: str) -> list[int]:
     rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
     return [row["pid"] for row in rows]
@@ -239,18 +263,7 @@ async def run(deliveries: int, concurrency: int, client_kind: str, workers: int)
             base_url=f"http://127.0.0.1:{throwaway.port}", limits=limits, timeout=60
         ) as client:
             await _wait_ready(client, server)
-            scheduled = await client.post(
-                "/api/v1/sessions",
-                json={
-                    "session_id": SESSION_ID,
-                    "fiscal_year": 2025,
-                    "method": "e_learning",
-                    "audience": "all_staff",
-                    "title": "ベンチマーク",
-                    "move_on": "completed",
-                },
-            )
-            scheduled.raise_for_status()
+            await _schedule_session(throwaway)
             if client_kind == "httpx":
                 load = functools.partial(_load_with_httpx, client)
             else:
