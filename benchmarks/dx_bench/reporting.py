@@ -370,7 +370,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, nargs="*", help="concurrent consumers (default: prefetch)")
     arguments = parser.parse_args(argv)
     if arguments.events <= FIRST_PHASE and not arguments.consume_only:
-        parser.error(f"--events must be more than {FIRST_PHASE:,}: the reports are timed after {FIRST_PHASE:,} and after it")
+        parser.error(
+            f"--events must be more than {FIRST_PHASE:,}: the reports are timed after {FIRST_PHASE:,} and after it"
+        )
     settings = get_settings()
     if arguments.consume_only:
         for workers in arguments.workers or [min(settings.prefetch, settings.pool_max_size)]:
