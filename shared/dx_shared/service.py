@@ -14,7 +14,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +23,8 @@ import aio_pika
 import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
@@ -89,6 +90,17 @@ async def get_app_settings(request: Request) -> Settings:
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+class DirectRoute(APIRoute):
+    """A route whose endpoint takes the `Request` alone and returns its `Response`: FastAPI calls it without
+    solving dependencies or validating and serialising a response model (for a hot path whose per-request
+    cost counts). Its OpenAPI entry is what the route declares (`response_model`, `responses`,
+    `openapi_extra`), and the endpoint must keep to it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
+        return endpoint
 
 
 def _register_subscribers(broker: RabbitBroker, spec: ServiceSpec, settings: Settings) -> dict[str, list[str]]:

@@ -21,7 +21,7 @@ from dx_shared.metrics import WEBHOOK_ID_REUSED
 from dx_shared.plausibility import accepted_fiscal_year, skew_of
 from dx_shared.problems import ProblemError
 from dx_shared.roles import OFFICES, SEES_EVERYTHING, Role, Scope
-from dx_shared.service import PoolDep, SettingsDep
+from dx_shared.service import DirectRoute, PoolDep, SettingsDep
 from dx_shared.settings import Settings
 from dx_shared.uploads import read_body
 from training import handlers
@@ -295,7 +295,13 @@ def _refuse_future_reports(reports: list[ReportedResult | None], window: FactWin
 # ---- sessions ---------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/sessions", dependencies=[requires_scope(Scope.TRAINING_WRITE)], status_code=201, response_model=SessionView, tags=["sessions"])
+@router.post(
+    "/api/v1/sessions",
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)],
+    status_code=201,
+    response_model=SessionView,
+    tags=["sessions"],
+)
 async def schedule_session(
     body: SessionRequest,
     pool: PoolDep,
@@ -336,7 +342,12 @@ async def schedule_session(
     return SessionView.of(session)
 
 
-@router.get("/api/v1/sessions", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=list[SessionView], tags=["sessions"])
+@router.get(
+    "/api/v1/sessions",
+    dependencies=[requires_scope(Scope.TRAINING_READ)],
+    response_model=list[SessionView],
+    tags=["sessions"],
+)
 async def list_sessions(
     pool: PoolDep, settings: SettingsDep, clock: ClockDep, fiscal_year: str | None = None
 ) -> list[SessionView]:
@@ -347,7 +358,12 @@ async def list_sessions(
 # ---- curricula --------------------------------------------------------------------------------
 
 
-@router.put("/api/v1/curricula/{fiscal_year}/{stage}", dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=CurriculumView, tags=["curricula"])
+@router.put(
+    "/api/v1/curricula/{fiscal_year}/{stage}",
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)],
+    response_model=CurriculumView,
+    tags=["curricula"],
+)
 async def set_curriculum(
     fiscal_year: str,
     stage: int,
@@ -367,7 +383,12 @@ async def set_curriculum(
     return CurriculumView.of(state)
 
 
-@router.get("/api/v1/curricula/{fiscal_year}/{stage}", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=CurriculumView, tags=["curricula"])
+@router.get(
+    "/api/v1/curricula/{fiscal_year}/{stage}",
+    dependencies=[requires_scope(Scope.TRAINING_READ)],
+    response_model=CurriculumView,
+    tags=["curricula"],
+)
 async def get_curriculum(
     fiscal_year: str, stage: int, pool: PoolDep, settings: SettingsDep, clock: ClockDep
 ) -> CurriculumView:
@@ -385,7 +406,12 @@ async def get_curriculum(
 # ---- attendance, backfill, waivers, completions -----------------------------------------------
 
 
-@router.post("/api/v1/sessions/{session_id}/attendance", dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=AttendanceView, tags=["completions"])
+@router.post(
+    "/api/v1/sessions/{session_id}/attendance",
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)],
+    response_model=AttendanceView,
+    tags=["completions"],
+)
 async def record_attendance(
     session_id: str,
     body: AttendanceRequest,
@@ -409,7 +435,8 @@ async def record_attendance(
 
 
 @router.post(
-    "/api/v1/completions/import", dependencies=[requires_scope(Scope.TRAINING_WRITE)],
+    "/api/v1/completions/import",
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)],
     response_model=ImportView,
     tags=["completions"],
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
@@ -438,7 +465,13 @@ async def import_completions(
     )
 
 
-@router.post("/api/v1/completions/waive", dependencies=[requires_scope(Scope.TRAINING_WRITE)], status_code=201, response_model=WaiverView, tags=["completions"])
+@router.post(
+    "/api/v1/completions/waive",
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)],
+    status_code=201,
+    response_model=WaiverView,
+    tags=["completions"],
+)
 async def waive_completion(
     body: WaiverRequest,
     pool: PoolDep,
@@ -470,7 +503,12 @@ async def waive_completion(
     return WaiverView.of(waiver, created)
 
 
-@router.get("/api/v1/completions", dependencies=[requires_scope(Scope.TRAINING_READ)], response_model=list[CompletionView], tags=["completions"])
+@router.get(
+    "/api/v1/completions",
+    dependencies=[requires_scope(Scope.TRAINING_READ)],
+    response_model=list[CompletionView],
+    tags=["completions"],
+)
 async def list_completions(
     pool: PoolDep,
     caller: CallerDep,
@@ -542,7 +580,9 @@ def _resolution_view(resolution: handlers.OfficeResolution, actor: str) -> Resol
 
 @router.post(
     "/api/v1/completions/unmatched/{unmatched_id}/match",
-    dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=ResolutionView, tags=["completions"],
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)],
+    response_model=ResolutionView,
+    tags=["completions"],
 )
 async def match_unmatched(
     unmatched_id: str,
@@ -559,7 +599,11 @@ async def match_unmatched(
     actor = caller.subject or ""
     try:
         resolution = await handlers.match_by_hand(
-            pool, unmatched_id, staff_id=body.staff_id, session_ref=body.session_id, actor=actor,
+            pool,
+            unmatched_id,
+            staff_id=body.staff_id,
+            session_ref=body.session_id,
+            actor=actor,
             window=_window(settings, clock),
         )
     except TrainingRuleViolation as exc:
@@ -569,7 +613,9 @@ async def match_unmatched(
 
 @router.post(
     "/api/v1/completions/unmatched/{unmatched_id}/dismiss",
-    dependencies=[requires_scope(Scope.TRAINING_WRITE)], response_model=ResolutionView, tags=["completions"],
+    dependencies=[requires_scope(Scope.TRAINING_WRITE)],
+    response_model=ResolutionView,
+    tags=["completions"],
 )
 async def dismiss_unmatched(
     unmatched_id: str, body: DismissalRequest, pool: PoolDep, caller: CallerDep
@@ -615,35 +661,7 @@ def _refused(error: WebhookRefused | UnsupportedPayload) -> ProblemError:
     )
 
 
-@router.post(
-    "/webhooks/elearning",
-    response_model=WebhookReceipt | WebhookBatchReceipt,
-    tags=["webhooks"],
-    responses={
-        202: {"model": WebhookReceipt, "description": "recorded without a completion (not met / unmatched)"},
-        400: {"description": "missing or garbled webhook headers, malformed or non-UTF-8 JSON"},
-        401: {"description": "signature matches no configured secret, or timestamp beyond ±5 minutes"},
-        409: {"description": "DELIVERY_ID_REUSED: a webhook-id, statement id or completion id seen before, with a different body"},
-        413: {"description": f"body over the limit (256 KiB), or a batch of more than {MAX_BATCH} statements"},
-        422: {
-            "description": "JSON that is neither a completion document, an xAPI statement nor a batch of them; "
-            "or a result dated in the future (OCCURRED_IN_FUTURE, beyond the configured clock skew) or in a "
-            "fiscal year before the first one (FISCAL_YEAR_OUT_OF_RANGE)"
-        },
-    },
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
-                }
-            }
-        }
-    },
-)
-async def elearning_webhook(
-    request: Request, pool: PoolDep, settings: SettingsDep, response: Response, clock: ClockDep
-) -> WebhookReceipt | WebhookBatchReceipt:
+async def elearning_webhook(request: Request) -> Response:
     """A completion from the e-learning platform, signed per Standard Webhooks.
 
     Body: `{"type": "completion", "session_id", "staff_id", "occurred_at", "success"?, "score"?,
@@ -654,6 +672,12 @@ async def elearning_webhook(
     of them are committed together (one unreadable statement refuses the whole batch with 422).
     Any 2xx means it is durably stored.
     """
+    # A `DirectRoute`: called with the request alone, so it takes the service's state itself and returns
+    # its JSON already serialised (what a delivery costs is most of what the platform's posting costs).
+    state = request.app.state
+    pool: asyncpg.Pool = state.pool
+    settings: Settings = state.settings
+    clock: Clock = state.clock
     # The audit trail names the sender: the platform holding the webhook secret, not a person.
     request.state.audit_subject = "webhook"
     body = await read_body(request, settings.max_body_bytes)
@@ -692,14 +716,51 @@ async def elearning_webhook(
         raise _unavailable(exc) from exc
     if isinstance(document, list):
         log.info("webhook_batch_received", webhook_id=delivery.webhook_id, statements=len(receipts))
-        return WebhookBatchReceipt(
+        batch_receipt = WebhookBatchReceipt(
             webhook_id=delivery.webhook_id, receipts=[WebhookReceipt.of(receipt) for receipt in receipts]
         )
+        return _json_response(batch_receipt, 200)
     log.info("webhook_received", webhook_id=delivery.webhook_id, status=receipt.status.value)
-    if receipt.status in {
+    without_completion = receipt.status in {
         handlers.ReceiptStatus.NOT_MET,
         handlers.ReceiptStatus.UNMATCHED,
         handlers.ReceiptStatus.IGNORED,
-    }:
-        response.status_code = 202
-    return WebhookReceipt.of(receipt)
+    }
+    return _json_response(WebhookReceipt.of(receipt), 202 if without_completion else 200)
+
+
+def _json_response(model: BaseModel, status: int) -> Response:
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+router.add_api_route(
+    "/webhooks/elearning",
+    elearning_webhook,
+    methods=["POST"],
+    route_class_override=DirectRoute,
+    response_model=WebhookReceipt | WebhookBatchReceipt,
+    tags=["webhooks"],
+    responses={
+        202: {"model": WebhookReceipt, "description": "recorded without a completion (not met / unmatched)"},
+        400: {"description": "missing or garbled webhook headers, malformed or non-UTF-8 JSON"},
+        401: {"description": "signature matches no configured secret, or timestamp beyond ±5 minutes"},
+        409: {
+            "description": "DELIVERY_ID_REUSED: a webhook-id, statement id or completion id seen before, with a different body"
+        },
+        413: {"description": f"body over the limit (256 KiB), or a batch of more than {MAX_BATCH} statements"},
+        422: {
+            "description": "JSON that is neither a completion document, an xAPI statement nor a batch of them; "
+            "or a result dated in the future (OCCURRED_IN_FUTURE, beyond the configured clock skew) or in a "
+            "fiscal year before the first one (FISCAL_YEAR_OUT_OF_RANGE)"
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
+                }
+            }
+        }
+    },
+)
