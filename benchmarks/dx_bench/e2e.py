@@ -275,7 +275,11 @@ class Bench:
             service_pids = {service: self.system.pid(service) for service in SERVICES}
             processes = {service: [pid, *measure.children(pid)] for service, pid in service_pids.items()}
             backends_before = await measure.backends(admin, self.system.database, SERVICES)
+            # Beside the services: the broker, this process (the load generator and the report polls) and
+            # the whole machine, so that what the services do not spend is accounted for too.
+            around = {"broker": measure.broker_pids(), "benchmark": [os.getpid()]}
             cpu_before = measure.read(processes), measure.read(backends_before)
+            around_before, machine_before = measure.read(around), measure.machine_busy_seconds()
             trips_before = await self.counters(measure.ROUND_TRIPS)
             consumed_before = await self.counters(measure.EVENTS_CONSUMED)
             self.progress.begin(f"sustained ({self.options.clients} clients)", deliveries)
@@ -301,6 +305,7 @@ class Bench:
             for service in SERVICES:
                 backends_after[service] = sorted(set(backends_after[service]) | set(backends_before[service]))
             cpu_after = measure.read(processes), measure.read(backends_after)
+            around_after, machine_after = measure.read(around), measure.machine_busy_seconds()
             trips_after = await self.counters(measure.ROUND_TRIPS)
             consumed_after = await self.counters(measure.EVENTS_CONSUMED)
         finally:
@@ -315,6 +320,8 @@ class Bench:
             "accepted_rate": deliveries.accepted / (deliveries.finished - deliveries.started),
             "cpu_service": measure.used(cpu_before[0], cpu_after[0]),
             "cpu_database": measure.used(cpu_before[1], cpu_after[1]),
+            "cpu_around": measure.used(around_before, around_after),
+            "cpu_machine": machine_after - machine_before,
             "trips": _deltas(trips_before, trips_after),
             "consumed": _deltas(consumed_before, consumed_after),
         }
@@ -497,6 +504,17 @@ def report(
         total += own + database
         yield f"  {service:<12} {own:6.2f} + {database:6.2f} = {own + database:6.2f}"
     yield f"  {'all':<12} {total:24.2f}  (target ≤ 2 ms)"
+    around = sustained["cpu_around"]
+    yield f"  {'broker':<12} {1000 * around['broker'] / completions:24.2f}  (the RabbitMQ node, shared with anything else on it)"
+    yield (
+        f"  {'benchmark':<12} {1000 * around['benchmark'] / completions:24.2f}"
+        "  (this process: the load generator and the report polls)"
+    )
+    yield (
+        f"  {'machine':<12} {1000 * sustained['cpu_machine'] / completions:24.2f}"
+        f"  (every process, /proc/stat; {os.cpu_count()} CPUs give {1000 * (os.cpu_count() or 1) / sustained['rate']:.2f}"
+        " ms per completion at the rate above)"
+    )
     trips, consumed = sustained["trips"], sustained["consumed"]
 
     def per(service: str, what: str, by_events: bool) -> str:

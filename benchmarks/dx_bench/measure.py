@@ -30,6 +30,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def broker_pids() -> list[int]:
+    """The RabbitMQ node's processes on this machine (`beam.smp`): the broker every service talks to."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as comm:
+                    if comm.read().strip() == "beam.smp":
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every process of the machine spent so far, all CPUs together (/proc/stat: not idle, not
+    waiting for I/O)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    # guest time is already counted in user time
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as found:
