@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 import time
 import uuid
@@ -90,6 +91,21 @@ async def get_app_settings(request: Request) -> Settings:
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def tune_garbage_collector(gen0_threshold: int) -> None:
+    """Once a service has started: what it loaded to start (modules, the app, its routes, its settings) is
+    moved out of the cyclic collector's reach for good (`gc.freeze`), and the youngest generation is
+    collected after `gen0_threshold` allocations instead of Python's 700. A request or an event allocates
+    hundreds of short-lived objects, nearly all freed by reference counting, so the default threshold
+    runs a collection every few of them for almost nothing; the training benchmark spent about a tenth
+    less CPU per delivery with this. 0 leaves the collector as it is."""
+    if gen0_threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, older, oldest)
 
 
 class DirectRoute(APIRoute):
@@ -344,6 +360,7 @@ def build_service(spec: ServiceSpec, settings: Settings | None = None) -> FastAP
             app.state.relay = relay
             for hook in spec.on_startup:
                 await hook(app)
+            tune_garbage_collector(settings.gc_gen0_threshold)
             log.info("service_started", queues=sorted(bindings))
             yield
         finally:

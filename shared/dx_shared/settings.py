@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     consumer_batch_wait_ms: float = Field(
         3.0, ge=0, description="how long a consumer waits for more deliveries before applying a batch"
     )
+    gc_gen0_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="allocations between collections of Python's youngest generation once a service has started"
+        " (Python's default is 700); 0 leaves the collector as Python sets it",
+    )
     outbox_batch_size: int = 200
     outbox_poll_interval: float = Field(1.0, description="seconds between outbox polls without a NOTIFY")
     outbox_publish_immediately: bool = Field(
