@@ -53,9 +53,11 @@ class Settings(BaseSettings):
         ge=1,
         description="replicas of each new quorum queue (3 on a 3-node cluster); unset = the broker's default",
     )
-    prefetch: int = Field(16, ge=1, description="unacked deliveries a consumer holds (its channel's prefetch)")
+    # Twice the batch: while a batch is applied the broker already delivers the next one, instead of waiting
+    # for its ack (with prefetch = batch, a consumer under a backlog stood idle for a round trip per batch).
+    prefetch: int = Field(64, ge=1, description="unacked deliveries a consumer holds (its channel's prefetch)")
     consumer_batch_size: int = Field(
-        16, ge=1, description="most deliveries applied in one transaction (capped by the prefetch)"
+        32, ge=1, description="most deliveries applied in one transaction (capped by the prefetch)"
     )
     consumer_batch_wait_ms: float = Field(
         3.0, ge=0, description="how long a consumer waits for more deliveries before applying a batch"
