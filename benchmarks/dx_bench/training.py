@@ -36,6 +36,7 @@ import aio_pika
 import asyncpg
 import httpx
 
+from dx_bench import measure
 from dx_shared.contracts import Audience, Method, MoveOn
 from dx_shared.database import create_pool
 from dx_shared.settings import DEFAULT_PORTS
@@ -217,31 +218,8 @@ async def _database_backends(admin: asyncpg.Connection, database: str) -> list[i
     return [row["pid"] for row in rows]
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            return [int(child) for child in children.read().split()]
-    except OSError:
-        return []
-
-
 def _processes(workers: int) -> str:
     return "one uvicorn process" if workers == 1 else f"{workers} uvicorn worker processes"
-
-
-def _cpu_seconds(pids: list[int]) -> list[float]:
-    """User + system CPU time of each process so far (Linux /proc; a process that ended counts 0)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            seconds.append(0.0)
-            continue
-        seconds.append((int(fields[11]) + int(fields[12])) / ticks)
-    return seconds
 
 
 async def _unpublished(conn: asyncpg.Connection) -> int:
@@ -269,13 +247,16 @@ async def run(deliveries: int, concurrency: int, client_kind: str, workers: int)
             else:
                 load = functools.partial(_load_with_sockets, throwaway.port)
             await load(min(200, deliveries), concurrency, offset=900_000)  # warm-up, not measured
-            service_processes = [server.pid, *_children(server.pid)]
+            service_processes = [server.pid, *measure.children(server.pid)]
             processes = [*service_processes, *await _database_backends(admin, throwaway.database)]
-            cpu_before = _cpu_seconds(processes)
+            cpu_before = [measure.cpu_seconds(pid) for pid in processes]
             started = time.perf_counter()
             statuses = await load(deliveries, concurrency, offset=0)
             accepted_in = time.perf_counter() - started
-            cpu_used = [after - before for before, after in zip(cpu_before, _cpu_seconds(processes), strict=True)]
+            cpu_used = [
+                after - before
+                for before, after in zip(cpu_before, [measure.cpu_seconds(pid) for pid in processes], strict=True)
+            ]
         conn = await asyncpg.connect(throwaway.database_url)
         try:
             completions = await conn.fetchval("SELECT count(*) FROM training.completions WHERE staff_id NOT LIKE 'B9%'")
